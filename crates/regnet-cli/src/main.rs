@@ -1,0 +1,40 @@
+//! `regnet`: the command-line interface. Each subcommand lives in `commands/<name>.rs` and
+//! only parses arguments and prints; the work is done by the library crates.
+
+mod commands;
+mod model_args;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// RegNet and AnyNet design spaces, models and training, the pycls way.
+#[derive(Parser)]
+#[command(name = "regnet", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every model of the zoo with its complexity and published error.
+    Zoo(commands::zoo::Args),
+    /// Show a model's stages, widths and complexity.
+    Info(commands::info::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Zoo(args) => commands::zoo::run(args),
+        Command::Info(args) => commands::info::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,693 @@
+//! The layer plan: a [`NetSpec`] expanded into named layers (convs, BNs, SE, pooling, fc).
+//!
+//! This is the single place where blocks are turned into layers. The complexity count walks
+//! this plan, the burn model is built from it, and the parameter names in it (pycls's
+//! state-dict keys, `s1.b1.f.a_bn.weight`) are the names weights are loaded by. A change to
+//! a block here changes all three at once.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::spec::{Activation, AnyNet, Arch, BlockType, EffNet, NetSpec, StemType};
+
+/// A 2-d convolution with "same" padding `(k - 1) / 2`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conv2d {
+    /// Input channels.
+    pub w_in: usize,
+    /// Output channels.
+    pub w_out: usize,
+    /// Kernel size (odd).
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Groups.
+    pub groups: usize,
+    /// Whether the conv has a bias (only SE convs do).
+    pub bias: bool,
+}
+
+impl ConvBn {
+    /// Full state-dict prefix of the conv under `owner` (`s1.b1` + `f.a`).
+    pub fn conv_path(&self, owner: &str) -> String {
+        format!("{owner}.{}", self.conv_key)
+    }
+
+    /// Full state-dict prefix of the BN under `owner`.
+    pub fn bn_path(&self, owner: &str) -> String {
+        format!("{owner}.{}", self.bn_key)
+    }
+}
+
+impl Conv2d {
+    /// Padding on each side.
+    pub fn padding(&self) -> usize {
+        (self.k - 1) / 2
+    }
+}
+
+/// A conv followed by BatchNorm and, optionally, the activation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConvBn {
+    /// Name of the conv inside its owner (`f.a`); the state-dict prefix is
+    /// `<owner>.<conv_key>` (`s1.b1.f.a`), see [`ConvBn::conv_path`].
+    pub conv_key: &'static str,
+    /// Name of the BN inside its owner (`f.a_bn`).
+    pub bn_key: &'static str,
+    /// The conv.
+    pub conv: Conv2d,
+    /// Apply the activation after the BN.
+    pub act: bool,
+    /// Last BN of a residual branch (zero-initialised gamma with `BN.ZERO_INIT_FINAL_GAMMA`).
+    pub final_bn: bool,
+}
+
+/// Squeeze-excitation: global average pool, 1x1 conv (bias) to `w_se`, activation, 1x1 conv
+/// (bias) back to `w_in`, sigmoid, channel-wise product.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Se {
+    /// Name inside the block (`f.se`); the convs are `<block>.<key>.f_ex.0` and `.f_ex.2`.
+    pub key: &'static str,
+    /// Channels of the gated tensor.
+    pub w_in: usize,
+    /// Squeezed width.
+    pub w_se: usize,
+}
+
+/// One step of a block's residual branch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Op {
+    /// Conv, BN, optional activation.
+    ConvBn(ConvBn),
+    /// Squeeze-excitation.
+    Se(Se),
+}
+
+/// What is added to the branch output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Shortcut {
+    /// Nothing: the block is a plain sequence (vanilla block, linear bottleneck that
+    /// changes shape).
+    None,
+    /// The input itself.
+    Identity,
+    /// A strided 1x1 conv and BN of the input (no activation).
+    Projection(ConvBn),
+}
+
+/// A block of the body.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Block {
+    /// State-dict prefix (`s2.b3`).
+    pub key: String,
+    /// Stage index, 0-based.
+    pub stage: usize,
+    /// Input width.
+    pub w_in: usize,
+    /// Output width.
+    pub w_out: usize,
+    /// Stride.
+    pub stride: usize,
+    /// The residual branch (or the whole block, without a shortcut).
+    pub ops: Vec<Op>,
+    /// The shortcut.
+    pub shortcut: Shortcut,
+    /// Apply the activation after the sum.
+    pub act_after_sum: bool,
+    /// Drop-connect applies to the branch in training (EfficientNet).
+    pub drop_connect: bool,
+}
+
+/// Max pooling with "same" padding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MaxPool {
+    /// Name (`stem.pool`), for per-layer listings.
+    pub key: &'static str,
+    /// Channels.
+    pub channels: usize,
+    /// Kernel size.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+}
+
+/// The stem.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stem {
+    /// Conv, BN, activation.
+    pub conv: ConvBn,
+    /// Optional max-pool (ResNet stem).
+    pub pool: Option<MaxPool>,
+}
+
+/// A fully connected layer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Linear {
+    /// State-dict prefix (`head.fc`).
+    pub key: &'static str,
+    /// Input features.
+    pub w_in: usize,
+    /// Output features.
+    pub w_out: usize,
+    /// Whether it has a bias.
+    pub bias: bool,
+}
+
+/// The head: optional 1x1 conv, global average pool, optional dropout, fc.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Head {
+    /// Optional conv, BN, activation.
+    pub conv: Option<ConvBn>,
+    /// Dropout before the fc (training only).
+    pub dropout: f64,
+    /// The classifier.
+    pub fc: Linear,
+}
+
+/// Summary of one stage, as `regnet info` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StageInfo {
+    /// Number of blocks.
+    pub depth: usize,
+    /// Output width.
+    pub width: usize,
+    /// Stride of the first block.
+    pub stride: usize,
+    /// Bottleneck multiplier (1 where the block has none).
+    pub bot_mul: f64,
+    /// Group width (of the bottleneck conv; equals the bottleneck width when it has none).
+    pub group_w: usize,
+    /// Bottleneck (or expanded) width of the first block.
+    pub w_b: usize,
+    /// Groups of the 3x3 (or depthwise) conv.
+    pub groups: usize,
+    /// SE width of the first block (0: no SE).
+    pub w_se: usize,
+    /// Kernel of the spatial conv.
+    pub kernel: usize,
+}
+
+/// A network expanded into layers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Network {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Activation used everywhere.
+    pub activation: Activation,
+    /// The stem.
+    pub stem: Stem,
+    /// Every block, stage by stage.
+    pub blocks: Vec<Block>,
+    /// The head.
+    pub head: Head,
+    /// Drop-connect ratio for blocks with `drop_connect`.
+    pub dc_ratio: f64,
+    /// Per-stage summary.
+    pub stages: Vec<StageInfo>,
+    /// Things pycls accepts but that are probably not what was meant (e.g. a group width
+    /// that does not divide the bottleneck width, so the real group width differs).
+    pub warnings: Vec<String>,
+}
+
+/// Python's `int(round(x))` (half to even).
+fn round_int(x: f64) -> usize {
+    x.round_ties_even() as usize
+}
+
+fn conv_bn(conv: &'static str, bn: &'static str, c: Conv2d, act: bool, final_bn: bool) -> ConvBn {
+    ConvBn {
+        conv_key: conv,
+        bn_key: bn,
+        conv: c,
+        act,
+        final_bn,
+    }
+}
+
+fn conv(w_in: usize, w_out: usize, k: usize, stride: usize, groups: usize) -> Conv2d {
+    Conv2d {
+        w_in,
+        w_out,
+        k,
+        stride,
+        groups,
+        bias: false,
+    }
+}
+
+impl Network {
+    /// Expands and validates a spec.
+    pub fn from_spec(spec: &NetSpec) -> Result<Network> {
+        if spec.in_channels == 0 {
+            return Err(Error::spec("input channels must be positive"));
+        }
+        if spec.num_classes == 0 {
+            return Err(Error::spec("number of classes must be positive"));
+        }
+        match &spec.arch {
+            Arch::AnyNet(a) => anynet(spec, a),
+            Arch::RegNet(r) => anynet(spec, &r.anynet()?),
+            Arch::EffNet(e) => effnet(spec, e),
+        }
+    }
+
+    /// Every conv+BN pair with its owner prefix (`stem`, `s1.b1`, `head`), in forward order.
+    pub fn conv_bns(&self) -> Vec<(&str, &ConvBn)> {
+        let mut out = vec![("stem", &self.stem.conv)];
+        for b in &self.blocks {
+            if let Shortcut::Projection(p) = &b.shortcut {
+                out.push((b.key.as_str(), p));
+            }
+            for op in &b.ops {
+                if let Op::ConvBn(cb) = op {
+                    out.push((b.key.as_str(), cb));
+                }
+            }
+        }
+        if let Some(cb) = &self.head.conv {
+            out.push(("head", cb));
+        }
+        out
+    }
+}
+
+fn anynet(spec: &NetSpec, a: &AnyNet) -> Result<Network> {
+    if a.stem_w == 0 {
+        return Err(Error::spec("stem width must be positive"));
+    }
+    if !(a.se_r >= 0.0 && a.se_r.is_finite()) {
+        return Err(Error::spec(format!("SE ratio {} must be >= 0", a.se_r)));
+    }
+    let stem_conv = match a.stem_type {
+        StemType::SimpleStemIn => conv(spec.in_channels, a.stem_w, 3, 2, 1),
+        StemType::ResStemIn => conv(spec.in_channels, a.stem_w, 7, 2, 1),
+        StemType::ResStemCifar => conv(spec.in_channels, a.stem_w, 3, 1, 1),
+    };
+    let stem = Stem {
+        conv: conv_bn("conv", "bn", stem_conv, true, false),
+        pool: (a.stem_type == StemType::ResStemIn).then_some(MaxPool {
+            key: "stem.pool",
+            channels: a.stem_w,
+            k: 3,
+            stride: 2,
+        }),
+    };
+    let mut blocks = Vec::new();
+    let mut stages = Vec::new();
+    let mut warnings = Vec::new();
+    let mut w_in = a.stem_w;
+    for (si, st) in a.stages.iter().enumerate() {
+        let n = si + 1;
+        if st.depth == 0 {
+            return Err(Error::spec(format!("stage {n}: depth must be at least 1")));
+        }
+        if st.width == 0 {
+            return Err(Error::spec(format!("stage {n}: width must be positive")));
+        }
+        if st.stride == 0 {
+            return Err(Error::spec(format!("stage {n}: stride must be positive")));
+        }
+        let mut stride = st.stride;
+        for bi in 0..st.depth {
+            let key = format!("s{n}.b{}", bi + 1);
+            let block = anynet_block(a, st, n, &key, w_in, stride, &mut warnings)?;
+            if bi == 0 {
+                stages.push(stage_info(st, &block));
+            }
+            blocks.push(Block { stage: si, ..block });
+            w_in = st.width;
+            stride = 1;
+        }
+    }
+    let head_conv =
+        (a.head_w > 0).then(|| conv_bn("conv", "bn", conv(w_in, a.head_w, 1, 1, 1), true, false));
+    let fc_in = if a.head_w > 0 { a.head_w } else { w_in };
+    Ok(Network {
+        in_channels: spec.in_channels,
+        activation: spec.activation,
+        stem,
+        blocks,
+        head: Head {
+            conv: head_conv,
+            dropout: 0.0,
+            fc: Linear {
+                key: "head.fc",
+                w_in: fc_in,
+                w_out: spec.num_classes,
+                bias: true,
+            },
+        },
+        dc_ratio: 0.0,
+        stages,
+        warnings,
+    })
+}
+
+fn stage_info(st: &crate::spec::Stage, first: &Block) -> StageInfo {
+    // The spatial conv is the one with k > 1 (`b` in bottleneck and basic blocks).
+    let spatial = first
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::ConvBn(cb) if cb.conv.k > 1 => Some(&cb.conv),
+            _ => None,
+        })
+        .next_back();
+    let w_se = first
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            Op::Se(se) => Some(se.w_se),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let (w_b, groups, kernel) = spatial.map_or((st.width, 1, 1), |c| (c.w_out, c.groups, c.k));
+    StageInfo {
+        depth: st.depth,
+        width: st.width,
+        stride: st.stride,
+        bot_mul: st.bot_mul.unwrap_or(1.0),
+        group_w: w_b / groups,
+        w_b,
+        groups,
+        w_se,
+        kernel,
+    }
+}
+
+fn anynet_block(
+    a: &AnyNet,
+    st: &crate::spec::Stage,
+    stage_no: usize,
+    key: &str,
+    w_in: usize,
+    stride: usize,
+    warnings: &mut Vec<String>,
+) -> Result<Block> {
+    let w_out = st.width;
+    let needs_proj = w_in != w_out || stride != 1;
+    let proj = || {
+        Shortcut::Projection(conv_bn(
+            "proj",
+            "bn",
+            conv(w_in, w_out, 1, stride, 1),
+            false,
+            false,
+        ))
+    };
+    let block = |ops, shortcut, act_after_sum| Block {
+        key: key.to_string(),
+        stage: 0,
+        w_in,
+        w_out,
+        stride,
+        ops,
+        shortcut,
+        act_after_sum,
+        drop_connect: false,
+    };
+    Ok(match a.block_type {
+        BlockType::VanillaBlock => block(
+            vec![
+                Op::ConvBn(conv_bn(
+                    "a",
+                    "a_bn",
+                    conv(w_in, w_out, 3, stride, 1),
+                    true,
+                    false,
+                )),
+                Op::ConvBn(conv_bn(
+                    "b",
+                    "b_bn",
+                    conv(w_out, w_out, 3, 1, 1),
+                    true,
+                    false,
+                )),
+            ],
+            Shortcut::None,
+            false,
+        ),
+        BlockType::ResBasicBlock => block(
+            vec![
+                Op::ConvBn(conv_bn(
+                    "f.a",
+                    "f.a_bn",
+                    conv(w_in, w_out, 3, stride, 1),
+                    true,
+                    false,
+                )),
+                Op::ConvBn(conv_bn(
+                    "f.b",
+                    "f.b_bn",
+                    conv(w_out, w_out, 3, 1, 1),
+                    false,
+                    true,
+                )),
+            ],
+            if needs_proj {
+                proj()
+            } else {
+                Shortcut::Identity
+            },
+            true,
+        ),
+        BlockType::ResBottleneckBlock | BlockType::ResBottleneckLinearBlock => {
+            let b = st.bot_mul.ok_or_else(|| {
+                Error::spec(format!(
+                    "stage {stage_no}: {} needs a bottleneck multiplier (BOT_MULS)",
+                    a.block_type
+                ))
+            })?;
+            let g = st.group_w.ok_or_else(|| {
+                Error::spec(format!(
+                    "stage {stage_no}: {} needs a group width (GROUP_WS)",
+                    a.block_type
+                ))
+            })?;
+            if !(b > 0.0 && b.is_finite()) {
+                return Err(Error::spec(format!(
+                    "stage {stage_no}: bottleneck multiplier {b} must be positive"
+                )));
+            }
+            let w_b = round_int(w_out as f64 * b);
+            if w_b == 0 {
+                return Err(Error::spec(format!(
+                    "stage {stage_no}: bottleneck width round({w_out} * {b}) is 0"
+                )));
+            }
+            if g == 0 || g > w_b {
+                return Err(Error::spec(format!(
+                    "stage {stage_no}: group width {g} must be between 1 and the bottleneck \
+                     width {w_b}"
+                )));
+            }
+            let groups = w_b / g;
+            if !w_b.is_multiple_of(groups) {
+                return Err(Error::spec(format!(
+                    "stage {stage_no}: group width {g} does not divide the bottleneck width \
+                     {w_b} ({w_b} channels cannot form {groups} groups)"
+                )));
+            }
+            if !w_b.is_multiple_of(g) && key.ends_with(".b1") {
+                warnings.push(format!(
+                    "stage {stage_no}: group width {g} does not divide the bottleneck width \
+                     {w_b}; pycls uses {groups} groups of {}",
+                    w_b / groups
+                ));
+            }
+            let w_se = round_int(w_in as f64 * a.se_r);
+            let (s1, s3) = if a.stride_1x1 {
+                (stride, 1)
+            } else {
+                (1, stride)
+            };
+            let mut ops = vec![
+                Op::ConvBn(conv_bn(
+                    "f.a",
+                    "f.a_bn",
+                    conv(w_in, w_b, 1, s1, 1),
+                    true,
+                    false,
+                )),
+                Op::ConvBn(conv_bn(
+                    "f.b",
+                    "f.b_bn",
+                    conv(w_b, w_b, 3, s3, groups),
+                    true,
+                    false,
+                )),
+            ];
+            if w_se > 0 {
+                ops.push(Op::Se(Se {
+                    key: "f.se",
+                    w_in: w_b,
+                    w_se,
+                }));
+            }
+            ops.push(Op::ConvBn(conv_bn(
+                "f.c",
+                "f.c_bn",
+                conv(w_b, w_out, 1, 1, 1),
+                false,
+                true,
+            )));
+            if a.block_type == BlockType::ResBottleneckBlock {
+                block(
+                    ops,
+                    if needs_proj {
+                        proj()
+                    } else {
+                        Shortcut::Identity
+                    },
+                    true,
+                )
+            } else {
+                let skip = if needs_proj {
+                    Shortcut::None
+                } else {
+                    Shortcut::Identity
+                };
+                block(ops, skip, false)
+            }
+        }
+    })
+}
+
+fn effnet(spec: &NetSpec, e: &EffNet) -> Result<Network> {
+    if e.stem_w == 0 || e.head_w == 0 {
+        return Err(Error::spec(
+            "EfficientNet stem and head widths must be positive",
+        ));
+    }
+    let stem = Stem {
+        conv: conv_bn(
+            "conv",
+            "bn",
+            conv(spec.in_channels, e.stem_w, 3, 2, 1),
+            true,
+            false,
+        ),
+        pool: None,
+    };
+    let mut blocks = Vec::new();
+    let mut stages = Vec::new();
+    let mut w_in = e.stem_w;
+    for (si, st) in e.stages.iter().enumerate() {
+        let n = si + 1;
+        if st.depth == 0 || st.width == 0 || st.stride == 0 {
+            return Err(Error::spec(format!(
+                "stage {n}: depth, width and stride must be positive"
+            )));
+        }
+        if st.kernel % 2 == 0 {
+            return Err(Error::spec(format!(
+                "stage {n}: kernel {} must be odd",
+                st.kernel
+            )));
+        }
+        if !(st.exp_ratio > 0.0 && st.exp_ratio.is_finite()) {
+            return Err(Error::spec(format!(
+                "stage {n}: expansion ratio {} must be positive",
+                st.exp_ratio
+            )));
+        }
+        let mut stride = st.stride;
+        for bi in 0..st.depth {
+            let key = format!("s{n}.b{}", bi + 1);
+            // pycls truncates here (int()), unlike the AnyNet bottleneck's round().
+            let w_exp = (w_in as f64 * st.exp_ratio) as usize;
+            let w_se = (w_in as f64 * e.se_r) as usize;
+            if w_exp == 0 || w_se == 0 {
+                return Err(Error::spec(format!(
+                    "stage {n}: expanded width {w_exp} and SE width {w_se} must be positive"
+                )));
+            }
+            let mut ops = Vec::new();
+            if w_exp != w_in {
+                ops.push(Op::ConvBn(conv_bn(
+                    "exp",
+                    "exp_bn",
+                    conv(w_in, w_exp, 1, 1, 1),
+                    true,
+                    false,
+                )));
+            }
+            ops.push(Op::ConvBn(conv_bn(
+                "dwise",
+                "dwise_bn",
+                conv(w_exp, w_exp, st.kernel, stride, w_exp),
+                true,
+                false,
+            )));
+            ops.push(Op::Se(Se {
+                key: "se",
+                w_in: w_exp,
+                w_se,
+            }));
+            ops.push(Op::ConvBn(conv_bn(
+                "lin_proj",
+                "lin_proj_bn",
+                conv(w_exp, st.width, 1, 1, 1),
+                false,
+                false,
+            )));
+            let skip = stride == 1 && w_in == st.width;
+            if bi == 0 {
+                stages.push(StageInfo {
+                    depth: st.depth,
+                    width: st.width,
+                    stride: st.stride,
+                    bot_mul: st.exp_ratio,
+                    group_w: 1,
+                    w_b: w_exp,
+                    groups: w_exp,
+                    w_se,
+                    kernel: st.kernel,
+                });
+            }
+            blocks.push(Block {
+                key,
+                stage: si,
+                w_in,
+                w_out: st.width,
+                stride,
+                ops,
+                shortcut: if skip {
+                    Shortcut::Identity
+                } else {
+                    Shortcut::None
+                },
+                act_after_sum: false,
+                drop_connect: skip,
+            });
+            w_in = st.width;
+            stride = 1;
+        }
+    }
+    let head_conv = conv_bn(
+        "conv",
+        "conv_bn",
+        conv(w_in, e.head_w, 1, 1, 1),
+        true,
+        false,
+    );
+    Ok(Network {
+        in_channels: spec.in_channels,
+        activation: spec.activation,
+        stem,
+        blocks,
+        head: Head {
+            conv: Some(head_conv),
+            dropout: e.dropout_ratio,
+            fc: Linear {
+                key: "head.fc",
+                w_in: e.head_w,
+                w_out: spec.num_classes,
+                bias: true,
+            },
+        },
+        dc_ratio: e.dc_ratio,
+        stages,
+        warnings: Vec::new(),
+    })
+}
