@@ -164,6 +164,63 @@ pub struct Head {
     pub fc: Linear,
 }
 
+/// What a named tensor of the state dict is, with what pycls's initialisation needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ParamKind {
+    /// Conv weight `[w_out, w_in / groups, k, k]`; initialised N(0, sqrt(2 / fan_out)) with
+    /// `fan_out = k * k * w_out` (pycls does not divide by groups).
+    ConvWeight {
+        /// `k * k * w_out`.
+        fan_out: usize,
+    },
+    /// Conv bias `[w_out]` (SE convs); PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    ConvBias {
+        /// `w_in / groups * k * k`.
+        fan_in: usize,
+    },
+    /// BN gamma `[c]`: 1, or 0 for the final BN of a residual branch with
+    /// `BN.ZERO_INIT_FINAL_GAMMA`.
+    BnWeight {
+        /// Whether this is the final BN of a residual branch.
+        final_bn: bool,
+    },
+    /// BN beta `[c]`: 0.
+    BnBias,
+    /// BN running mean `[c]` (a buffer): 0.
+    BnRunningMean,
+    /// BN running variance `[c]` (a buffer): 1.
+    BnRunningVar,
+    /// fc weight `[w_out, w_in]` (PyTorch layout): N(0, 0.01).
+    FcWeight,
+    /// fc bias `[w_out]`: 0.
+    FcBias,
+}
+
+impl ParamKind {
+    /// Whether the tensor is trained (buffers are not).
+    pub fn trainable(self) -> bool {
+        !matches!(self, ParamKind::BnRunningMean | ParamKind::BnRunningVar)
+    }
+}
+
+/// One tensor of the state dict, named as pycls names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ParamInfo {
+    /// `s1.b1.f.a.weight`.
+    pub name: String,
+    /// PyTorch shape.
+    pub shape: Vec<usize>,
+    /// What it is.
+    pub kind: ParamKind,
+}
+
+impl ParamInfo {
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
 /// Summary of one stage, as `regnet info` shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StageInfo {
@@ -249,6 +306,100 @@ impl Network {
             Arch::RegNet(r) => anynet(spec, &r.anynet()?),
             Arch::EffNet(e) => effnet(spec, e),
         }
+    }
+
+    /// Every tensor of the model's state dict (weights, biases, BN affine and running
+    /// statistics), with pycls's names and PyTorch's shapes, in module order. The importers
+    /// and the model builder use this list; the parameter count it gives equals the
+    /// complexity count's.
+    pub fn parameters(&self) -> Vec<ParamInfo> {
+        let mut out = Vec::new();
+        let conv = |out: &mut Vec<ParamInfo>, prefix: String, c: &Conv2d| {
+            out.push(ParamInfo {
+                name: format!("{prefix}.weight"),
+                shape: vec![c.w_out, c.w_in / c.groups, c.k, c.k],
+                kind: ParamKind::ConvWeight {
+                    fan_out: c.k * c.k * c.w_out,
+                },
+            });
+            if c.bias {
+                out.push(ParamInfo {
+                    name: format!("{prefix}.bias"),
+                    shape: vec![c.w_out],
+                    kind: ParamKind::ConvBias {
+                        fan_in: c.w_in / c.groups * c.k * c.k,
+                    },
+                });
+            }
+        };
+        let conv_bn = |out: &mut Vec<ParamInfo>, owner: &str, cb: &ConvBn| {
+            conv(out, cb.conv_path(owner), &cb.conv);
+            let bn = cb.bn_path(owner);
+            let c = cb.conv.w_out;
+            let kinds = [
+                (
+                    "weight",
+                    ParamKind::BnWeight {
+                        final_bn: cb.final_bn,
+                    },
+                ),
+                ("bias", ParamKind::BnBias),
+                ("running_mean", ParamKind::BnRunningMean),
+                ("running_var", ParamKind::BnRunningVar),
+            ];
+            for (suffix, kind) in kinds {
+                out.push(ParamInfo {
+                    name: format!("{bn}.{suffix}"),
+                    shape: vec![c],
+                    kind,
+                });
+            }
+        };
+        conv_bn(&mut out, "stem", &self.stem.conv);
+        for b in &self.blocks {
+            if let Shortcut::Projection(p) = &b.shortcut {
+                conv_bn(&mut out, &b.key, p);
+            }
+            for op in &b.ops {
+                match op {
+                    Op::ConvBn(cb) => conv_bn(&mut out, &b.key, cb),
+                    Op::Se(se) => {
+                        let squeeze = Conv2d {
+                            w_in: se.w_in,
+                            w_out: se.w_se,
+                            k: 1,
+                            stride: 1,
+                            groups: 1,
+                            bias: true,
+                        };
+                        let excite = Conv2d {
+                            w_in: se.w_se,
+                            w_out: se.w_in,
+                            ..squeeze.clone()
+                        };
+                        conv(&mut out, format!("{}.{}.f_ex.0", b.key, se.key), &squeeze);
+                        conv(&mut out, format!("{}.{}.f_ex.2", b.key, se.key), &excite);
+                    }
+                }
+            }
+        }
+        if let Some(cb) = &self.head.conv {
+            conv_bn(&mut out, "head", cb);
+        }
+        let fc = &self.head.fc;
+        out.push(ParamInfo {
+            name: format!("{}.weight", fc.key),
+            shape: vec![fc.w_out, fc.w_in],
+            kind: ParamKind::FcWeight,
+        });
+        if fc.bias {
+            out.push(ParamInfo {
+                name: format!("{}.bias", fc.key),
+                shape: vec![fc.w_out],
+                kind: ParamKind::FcBias,
+            });
+        }
+        out
     }
 
     /// Every conv+BN pair with its owner prefix (`stem`, `s1.b1`, `head`), in forward order.

@@ -244,3 +244,33 @@ fn full_config_dumps_of_both_pycls_releases_load() {
         assert_eq!(back.to_yaml(), cfg.to_yaml(), "{release}");
     }
 }
+
+#[test]
+fn state_dict_parameter_count_equals_complexity_params() {
+    // The state-dict list (used to build and load models) and the complexity count walk the
+    // same plan; their parameter counts must agree for every zoo model and random case.
+    let mut specs: Vec<_> = zoo::models().iter().map(|m| m.spec()).collect();
+    let cases = read_json(&common::data_dir().join("pycls_random_cases.json"));
+    for case in cases.as_array().unwrap() {
+        let mut cfg = Config::default();
+        cfg.merge_yaml(case["yaml"].as_str().unwrap(), Origin::Builtin)
+            .unwrap();
+        if let Ok(spec) = cfg.spec() {
+            specs.push(spec);
+        }
+    }
+    for spec in specs {
+        let net = Network::from_spec(&spec).unwrap();
+        let trainable: usize = net
+            .parameters()
+            .iter()
+            .filter(|p| p.kind.trainable())
+            .map(|p| p.numel())
+            .sum();
+        assert_eq!(
+            trainable as u64,
+            complexity(&net, 32, 32).params,
+            "{spec:?}"
+        );
+    }
+}

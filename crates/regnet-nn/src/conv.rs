@@ -1,0 +1,105 @@
+//! Convolution and fully connected layers holding PyTorch-layout weights. They are our own
+//! modules (not `burn::nn::Conv2d`/`Linear`) so that the conv kernel can be swapped in one
+//! place and the fc keeps PyTorch's `[out, in]` layout.
+
+use burn::module::{Module, Param};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::state_dict::TensorF32;
+
+/// A tensor on `device` from a state-dict tensor of rank `D`.
+pub fn to_tensor<const D: usize>(t: &TensorF32, device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(t.data.clone(), t.shape.clone()), device)
+}
+
+/// A state-dict tensor from a burn tensor.
+pub fn from_tensor<const D: usize>(t: Tensor<D>) -> TensorF32 {
+    let shape = t.dims().to_vec();
+    let data = t
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("converted to f32");
+    TensorF32::new(shape, data)
+}
+
+/// 2-d convolution with symmetric padding.
+#[derive(Module, Debug)]
+pub struct Conv {
+    /// `[w_out, w_in / groups, k, k]`.
+    pub weight: Param<Tensor<4>>,
+    /// `[w_out]`, SE convs only.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Stride.
+    pub stride: usize,
+    /// Padding on each side.
+    pub padding: usize,
+    /// Groups.
+    pub groups: usize,
+}
+
+impl Conv {
+    /// Builds the conv from its weights.
+    pub fn new(
+        weight: &TensorF32,
+        bias: Option<&TensorF32>,
+        stride: usize,
+        padding: usize,
+        groups: usize,
+        device: &Device,
+    ) -> Self {
+        Conv {
+            weight: Param::from_tensor(to_tensor(weight, device)),
+            bias: bias.map(|b| Param::from_tensor(to_tensor(b, device))),
+            stride,
+            padding,
+            groups,
+        }
+    }
+
+    /// Applies the convolution to `[n, c, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let options = ConvOptions::new(
+            [self.stride, self.stride],
+            [self.padding, self.padding],
+            [1, 1],
+            self.groups,
+        );
+        conv2d(
+            x,
+            self.weight.val(),
+            self.bias.as_ref().map(|b| b.val()),
+            options,
+        )
+    }
+}
+
+/// Fully connected layer with PyTorch's `[out, in]` weight.
+#[derive(Module, Debug)]
+pub struct Fc {
+    /// `[out, in]`.
+    pub weight: Param<Tensor<2>>,
+    /// `[out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+impl Fc {
+    /// Builds the layer from its weights.
+    pub fn new(weight: &TensorF32, bias: Option<&TensorF32>, device: &Device) -> Self {
+        Fc {
+            weight: Param::from_tensor(to_tensor(weight, device)),
+            bias: bias.map(|b| Param::from_tensor(to_tensor(b, device))),
+        }
+    }
+
+    /// `x W^T + b` for `x` of shape `[n, in]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let y = x.matmul(self.weight.val().transpose());
+        match &self.bias {
+            Some(b) => y + b.val().unsqueeze_dim(0),
+            None => y,
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! Weight files in and out.
+//!
+//! Read: PyTorch pickles (`torch.save`: pycls `.pyth` checkpoints holding `model_state`,
+//! optionally `ema_state`, `optimizer_state`, `epoch` and `cfg`; timm and torchvision state
+//! dicts), read with `pytorch-reader`, which never executes pickle code; and safetensors
+//! (regnet's own, timm's, or any state dict). timm and torchvision key names are mapped to
+//! pycls's. Written: safetensors with the spec in the metadata, so that a saved model reloads
+//! with no config.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use pytorch_reader::{DType as PtDType, PickleValue, PytorchReader};
+use regnet_core::spec::NetSpec;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::error::WeightsError;
+use crate::state_dict::{StateDict, TensorF32};
+
+/// Whose key names a state dict uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// pycls (`s1.b1.f.a_bn.weight`), also regnet's own.
+    Pycls,
+    /// timm (`s1.b1.conv1.bn.weight`).
+    Timm,
+    /// torchvision (`trunk_output.block1.block1-0.f.a.1.weight`).
+    Torchvision,
+}
+
+/// The channel order a model's stem expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelOrder {
+    /// Red, green, blue (timm, torchvision, regnet's training).
+    Rgb,
+    /// Blue, green, red (pycls's original ImageNet weights, read with OpenCV).
+    Bgr,
+}
+
+impl ChannelOrder {
+    /// `rgb` or `bgr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelOrder::Rgb => "rgb",
+            ChannelOrder::Bgr => "bgr",
+        }
+    }
+}
+
+/// Which weights of a pycls checkpoint to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Which {
+    /// `model_state`.
+    #[default]
+    Model,
+    /// `ema_state` (the exponential moving average of the weights).
+    Ema,
+}
+
+/// A weight file, read and converted to pycls names.
+#[derive(Clone, Debug)]
+pub struct Weights {
+    /// The tensors, with pycls names (integer buffers such as `num_batches_tracked` dropped).
+    pub state: StateDict,
+    /// The layout the file used.
+    pub layout: Layout,
+    /// The spec stored in regnet's safetensors metadata.
+    pub spec: Option<NetSpec>,
+    /// The pycls config (YAML) stored in a pycls checkpoint.
+    pub pycls_cfg: Option<String>,
+    /// The channel order stored in regnet's metadata.
+    pub channel_order: Option<ChannelOrder>,
+    /// The training epoch stored in a checkpoint.
+    pub epoch: Option<i64>,
+}
+
+fn file_err(path: &Path, message: impl Into<String>) -> WeightsError {
+    WeightsError::File {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(PartialEq)]
+enum Container {
+    Safetensors,
+    Pytorch,
+}
+
+fn sniff(path: &Path) -> Result<Container, WeightsError> {
+    let mut head = [0u8; 512];
+    let mut f = std::fs::File::open(path).map_err(|e| file_err(path, e.to_string()))?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(file_err(path, e.to_string())),
+        }
+    }
+    let head = &head[..n];
+    if head.starts_with(b"PK\x03\x04")
+        || head.first() == Some(&0x80)
+        || head.get(257..262) == Some(b"ustar")
+    {
+        return Ok(Container::Pytorch);
+    }
+    // safetensors: little-endian u64 header length, then a JSON object.
+    if n >= 9 && head[8] == b'{' {
+        return Ok(Container::Safetensors);
+    }
+    if n == 0 {
+        return Err(file_err(path, "empty file"));
+    }
+    Err(file_err(
+        path,
+        "not a safetensors file or a PyTorch checkpoint",
+    ))
+}
+
+/// Reads a weight file of any supported format.
+pub fn read(path: &Path, which: Which) -> Result<Weights, WeightsError> {
+    let mut w = match sniff(path)? {
+        Container::Safetensors => read_safetensors(path)?,
+        Container::Pytorch => read_pytorch(path, which)?,
+    };
+    let layout = detect_layout(w.state.tensors.keys().map(String::as_str));
+    w.state = to_pycls_names(w.state, layout);
+    w.layout = layout;
+    Ok(w)
+}
+
+fn f32_from(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    Some(match dtype {
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F64 => bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        _ => return None,
+    })
+}
+
+/// Metadata key of the spec in regnet's safetensors.
+pub const META_SPEC: &str = "regnet_spec";
+/// Metadata key of the channel order.
+pub const META_CHANNELS: &str = "channel_order";
+
+/// Reads every float tensor of a safetensors file (other dtypes are skipped).
+pub fn read_safetensors_tensors(
+    path: &Path,
+) -> Result<(StateDict, HashMap<String, String>), WeightsError> {
+    let bytes = std::fs::read(path).map_err(|e| file_err(path, e.to_string()))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| file_err(path, format!("bad safetensors: {e}")))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| file_err(path, format!("bad safetensors: {e}")))?;
+    let mut sd = StateDict::default();
+    for (name, view) in st.tensors() {
+        if let Some(data) = f32_from(view.dtype(), view.data()) {
+            sd.insert(name, TensorF32::new(view.shape().to_vec(), data));
+        }
+    }
+    Ok((sd, meta.metadata().clone().unwrap_or_default()))
+}
+
+fn read_safetensors(path: &Path) -> Result<Weights, WeightsError> {
+    let (state, meta) = read_safetensors_tensors(path)?;
+    let spec = match meta.get(META_SPEC) {
+        Some(json) => Some(
+            NetSpec::from_json(json)
+                .map_err(|e| file_err(path, format!("metadata {META_SPEC}: {e}")))?,
+        ),
+        None => None,
+    };
+    let channel_order = match meta.get(META_CHANNELS).map(String::as_str) {
+        Some("rgb") => Some(ChannelOrder::Rgb),
+        Some("bgr") => Some(ChannelOrder::Bgr),
+        Some(other) => {
+            return Err(file_err(
+                path,
+                format!("metadata {META_CHANNELS}: `{other}` is not rgb or bgr"),
+            ));
+        }
+        None => None,
+    };
+    Ok(Weights {
+        state,
+        layout: Layout::Pycls,
+        spec,
+        pycls_cfg: None,
+        channel_order,
+        epoch: None,
+    })
+}
+
+fn pt_err(path: &Path, e: impl std::fmt::Display) -> WeightsError {
+    file_err(path, format!("bad PyTorch checkpoint: {e}"))
+}
+
+fn read_pytorch(path: &Path, which: Which) -> Result<Weights, WeightsError> {
+    let reader = PytorchReader::new(path).map_err(|e| pt_err(path, e))?;
+    let keys = reader.keys();
+    // A pycls checkpoint nests the weights under model_state (and ema_state).
+    let is_checkpoint = keys.iter().any(|k| k.starts_with("model_state."));
+    let prefix = match (is_checkpoint, which) {
+        (true, Which::Model) => "model_state.",
+        (true, Which::Ema) => {
+            if !keys.iter().any(|k| k.starts_with("ema_state.")) {
+                return Err(file_err(path, "the checkpoint has no ema_state"));
+            }
+            "ema_state."
+        }
+        (false, Which::Ema) => {
+            return Err(file_err(
+                path,
+                "not a pycls checkpoint, so it has no ema_state",
+            ));
+        }
+        (false, Which::Model) => "",
+    };
+    let mut state = StateDict::default();
+    for (name, t) in reader.into_tensors() {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let dtype = match t.dtype() {
+            PtDType::F32 => Dtype::F32,
+            PtDType::F64 => Dtype::F64,
+            PtDType::F16 => Dtype::F16,
+            PtDType::BF16 => Dtype::BF16,
+            _ => continue, // integer buffers (num_batches_tracked)
+        };
+        let bytes = t.read().map_err(|e| pt_err(path, format!("{name}: {e}")))?;
+        let data = f32_from(dtype, &bytes).expect("float dtype");
+        let rest = rest.strip_prefix("module.").unwrap_or(rest);
+        state.insert(rest, TensorF32::new(t.shape().to_vec(), data));
+    }
+    let (mut pycls_cfg, mut epoch) = (None, None);
+    if is_checkpoint {
+        if let Ok(PickleValue::String(s)) = PytorchReader::read_pickle_data(path, Some("cfg")) {
+            pycls_cfg = Some(s);
+        }
+        if let Ok(PickleValue::Int(e)) = PytorchReader::read_pickle_data(path, Some("epoch")) {
+            epoch = Some(e);
+        }
+    }
+    Ok(Weights {
+        state,
+        layout: Layout::Pycls,
+        spec: None,
+        pycls_cfg,
+        channel_order: None,
+        epoch,
+    })
+}
+
+/// Guesses whose names a state dict uses.
+pub fn detect_layout<'a>(mut keys: impl Iterator<Item = &'a str>) -> Layout {
+    let mut layout = Layout::Pycls;
+    for k in keys.by_ref() {
+        if k.starts_with("trunk_output.") || k.starts_with("stem.0.") {
+            return Layout::Torchvision;
+        }
+        if k.contains(".conv1.conv.") || k.contains(".downsample.conv.") || k.contains(".se.fc1.") {
+            layout = Layout::Timm;
+        }
+    }
+    layout
+}
+
+fn timm_name(k: &str) -> String {
+    // sS.bB.<part>.<rest>; stem and head are named as in pycls.
+    let parts: Vec<&str> = k.splitn(4, '.').collect();
+    if parts.len() == 4 && parts[0].starts_with('s') && parts[1].starts_with('b') {
+        let (s, b) = (parts[0], parts[1]);
+        let mapped = match (parts[2], parts[3]) {
+            ("conv1", r) => r
+                .strip_prefix("conv.")
+                .map(|r| format!("f.a.{r}"))
+                .or_else(|| r.strip_prefix("bn.").map(|r| format!("f.a_bn.{r}"))),
+            ("conv2", r) => r
+                .strip_prefix("conv.")
+                .map(|r| format!("f.b.{r}"))
+                .or_else(|| r.strip_prefix("bn.").map(|r| format!("f.b_bn.{r}"))),
+            ("conv3", r) => r
+                .strip_prefix("conv.")
+                .map(|r| format!("f.c.{r}"))
+                .or_else(|| r.strip_prefix("bn.").map(|r| format!("f.c_bn.{r}"))),
+            ("downsample", r) => r
+                .strip_prefix("conv.")
+                .map(|r| format!("proj.{r}"))
+                .or_else(|| r.strip_prefix("bn.").map(|r| format!("bn.{r}"))),
+            ("se", r) => r
+                .strip_prefix("fc1.")
+                .map(|r| format!("f.se.f_ex.0.{r}"))
+                .or_else(|| r.strip_prefix("fc2.").map(|r| format!("f.se.f_ex.2.{r}"))),
+            _ => None,
+        };
+        if let Some(m) = mapped {
+            return format!("{s}.{b}.{m}");
+        }
+    }
+    k.to_string()
+}
+
+fn torchvision_name(k: &str) -> String {
+    if let Some(r) = k.strip_prefix("stem.0.") {
+        return format!("stem.conv.{r}");
+    }
+    if let Some(r) = k.strip_prefix("stem.1.") {
+        return format!("stem.bn.{r}");
+    }
+    if let Some(r) = k.strip_prefix("fc.") {
+        return format!("head.fc.{r}");
+    }
+    // trunk_output.blockS.blockS-K.<rest>
+    if let Some(r) = k.strip_prefix("trunk_output.") {
+        let mut it = r.splitn(3, '.');
+        if let (Some(_stage), Some(block), Some(rest)) = (it.next(), it.next(), it.next()) {
+            if let Some((s, b)) = block
+                .strip_prefix("block")
+                .and_then(|sb| sb.split_once('-'))
+            {
+                if let (Ok(s), Ok(b)) = (s.parse::<usize>(), b.parse::<usize>()) {
+                    let rest = rest
+                        .replacen("proj.0.", "proj.", 1)
+                        .replacen("proj.1.", "bn.", 1)
+                        .replacen("f.a.0.", "f.a.", 1)
+                        .replacen("f.a.1.", "f.a_bn.", 1)
+                        .replacen("f.b.0.", "f.b.", 1)
+                        .replacen("f.b.1.", "f.b_bn.", 1)
+                        .replacen("f.c.0.", "f.c.", 1)
+                        .replacen("f.c.1.", "f.c_bn.", 1)
+                        .replacen("f.se.fc1.", "f.se.f_ex.0.", 1)
+                        .replacen("f.se.fc2.", "f.se.f_ex.2.", 1);
+                    return format!("s{s}.b{}.{rest}", b + 1);
+                }
+            }
+        }
+    }
+    k.to_string()
+}
+
+/// Renames a state dict from `layout` to pycls names.
+pub fn to_pycls_names(sd: StateDict, layout: Layout) -> StateDict {
+    let rename: fn(&str) -> String = match layout {
+        Layout::Pycls => return sd,
+        Layout::Timm => timm_name,
+        Layout::Torchvision => torchvision_name,
+    };
+    StateDict {
+        tensors: sd
+            .tensors
+            .into_iter()
+            .map(|(k, v)| (rename(&k), v))
+            .collect(),
+    }
+}
+
+/// Writes `state` as safetensors with the spec and channel order in the metadata, atomically
+/// (temporary file, then rename), so that an interrupted write never leaves a broken file.
+pub fn write_safetensors(
+    path: &Path,
+    state: &StateDict,
+    spec: &NetSpec,
+    channel_order: ChannelOrder,
+) -> Result<(), WeightsError> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = state
+        .tensors
+        .iter()
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                t.data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                t.shape.clone(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, b, s)| Ok((n.as_str(), TensorView::new(Dtype::F32, s.clone(), b)?)))
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
+        .map_err(|e| file_err(path, e.to_string()))?;
+    let meta = HashMap::from([
+        (META_SPEC.to_string(), spec.to_json()),
+        (META_CHANNELS.to_string(), channel_order.name().to_string()),
+        ("format".to_string(), "regnet".to_string()),
+    ]);
+    let out =
+        safetensors::serialize(views, Some(meta)).map_err(|e| file_err(path, e.to_string()))?;
+    write_atomic(path, &out)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| file_err(path, "not a file path"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| file_err(&tmp, e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        file_err(path, e.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timm_and_torchvision_names() {
+        assert_eq!(timm_name("s1.b1.conv1.conv.weight"), "s1.b1.f.a.weight");
+        assert_eq!(
+            timm_name("s2.b3.conv2.bn.running_var"),
+            "s2.b3.f.b_bn.running_var"
+        );
+        assert_eq!(timm_name("s1.b1.se.fc2.bias"), "s1.b1.f.se.f_ex.2.bias");
+        assert_eq!(timm_name("s4.b1.downsample.bn.weight"), "s4.b1.bn.weight");
+        assert_eq!(timm_name("stem.conv.weight"), "stem.conv.weight");
+        assert_eq!(
+            torchvision_name("trunk_output.block2.block2-0.proj.1.bias"),
+            "s2.b1.bn.bias"
+        );
+        assert_eq!(
+            torchvision_name("trunk_output.block3.block3-4.f.b.0.weight"),
+            "s3.b5.f.b.weight"
+        );
+        assert_eq!(
+            torchvision_name("trunk_output.block1.block1-0.f.se.fc1.weight"),
+            "s1.b1.f.se.f_ex.0.weight"
+        );
+        assert_eq!(
+            torchvision_name("stem.1.running_mean"),
+            "stem.bn.running_mean"
+        );
+        assert_eq!(torchvision_name("fc.weight"), "head.fc.weight");
+    }
+}
