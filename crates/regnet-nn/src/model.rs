@@ -13,6 +13,65 @@ use crate::init::init_state_dict;
 use crate::layers::{Block, BnSettings, ConvBn, Source};
 use crate::state_dict::StateDict;
 
+/// What a trainable parameter is, for optimizers that treat kinds differently (pycls gives
+/// BN parameters and biases their own weight decay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Conv or fc weight.
+    Weight,
+    /// Conv or fc bias.
+    Bias,
+    /// BN gamma.
+    BnWeight,
+    /// BN beta.
+    BnBias,
+}
+
+/// Visits every trainable parameter of a [`Model`] by pycls name, replacing it by what
+/// `map` returns (optimizers, EMA).
+pub trait ParamMapper {
+    /// Maps one parameter.
+    fn map<const D: usize>(
+        &mut self,
+        name: &str,
+        role: Role,
+        p: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>>;
+}
+
+impl ConvBn {
+    fn map_params<M: ParamMapper>(mut self, m: &mut M) -> Self {
+        self.conv.weight = m.map(
+            &format!("{}.weight", self.conv_name),
+            Role::Weight,
+            self.conv.weight,
+        );
+        self.bn.weight = m.map(
+            &format!("{}.weight", self.bn_name),
+            Role::BnWeight,
+            self.bn.weight,
+        );
+        self.bn.bias = m.map(
+            &format!("{}.bias", self.bn_name),
+            Role::BnBias,
+            self.bn.bias,
+        );
+        self
+    }
+}
+
+fn map_conv<M: ParamMapper>(
+    mut c: crate::conv::Conv,
+    prefix: &str,
+    m: &mut M,
+) -> crate::conv::Conv {
+    c.weight = m.map(&format!("{prefix}.weight"), Role::Weight, c.weight);
+    c.bias = c
+        .bias
+        .map(|b| m.map(&format!("{prefix}.bias"), Role::Bias, b));
+    c
+}
+
 /// A network built from a spec.
 #[derive(Module, Debug)]
 pub struct Model {
@@ -120,6 +179,41 @@ impl Model {
         let keep = 1.0 - self.dropout;
         let mask = Tensor::<2>::random(x.dims(), Distribution::Bernoulli(keep), &x.device());
         (x * mask).div_scalar(keep)
+    }
+
+    /// Replaces every trainable parameter by what `m` makes of it, in module order.
+    pub fn map_params<M: ParamMapper>(mut self, m: &mut M) -> Self {
+        self.stem = self.stem.map_params(m);
+        self.blocks = self
+            .blocks
+            .into_iter()
+            .map(|mut b| {
+                b.proj = b.proj.map(|p| p.map_params(m));
+                b.convs = b.convs.into_iter().map(|c| c.map_params(m)).collect();
+                b.se = b.se.map(|mut se| {
+                    se.squeeze = map_conv(se.squeeze, &format!("{}.f_ex.0", se.name), m);
+                    se.excite = map_conv(se.excite, &format!("{}.f_ex.2", se.name), m);
+                    se
+                });
+                b
+            })
+            .collect();
+        self.head_conv = self.head_conv.map(|h| h.map_params(m));
+        self.fc.weight = m.map("head.fc.weight", Role::Weight, self.fc.weight);
+        self.fc.bias = self.fc.bias.map(|b| m.map("head.fc.bias", Role::Bias, b));
+        self
+    }
+
+    /// Sets the momentum of every BN (precise BN statistics use 1).
+    pub fn set_bn_momentum(mut self, momentum: f64) -> Self {
+        let set = |cb: &mut ConvBn| cb.bn.momentum = momentum;
+        set(&mut self.stem);
+        for b in &mut self.blocks {
+            b.proj.iter_mut().for_each(set);
+            b.convs.iter_mut().for_each(set);
+        }
+        self.head_conv.iter_mut().for_each(set);
+        self
     }
 
     /// The weights and BN statistics as a state dict with pycls's names.

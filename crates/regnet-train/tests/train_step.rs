@@ -1,0 +1,175 @@
+//! Two SGD steps of the tiny CIFAR AnyNet in train mode against PyTorch: logits, loss,
+//! gradients, momentum buffers, and the whole updated state (weights and BN running
+//! statistics), within 1e-4.
+
+use std::path::PathBuf;
+
+use burn::optim::GradientsParams;
+use burn::tensor::Device;
+use regnet_core::spec::{AnyNet, Arch, NetSpec, Stage};
+use regnet_nn::conv::{from_tensor, to_tensor};
+use regnet_nn::layers::BnSettings;
+use regnet_nn::{Model, StateDict, weights};
+use regnet_train::loss::{smooth_one_hot, soft_cross_entropy, targets_tensor};
+use regnet_train::optimizer::{Sgd, SgdConfig};
+
+fn fixture_path() -> PathBuf {
+    let dir = std::env::var("REGNET_REFERENCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference")
+        });
+    dir.join("fixtures/tiny_cifar_anynet_train_step.safetensors")
+}
+
+fn labels(path: &PathBuf, name: &str) -> Vec<i64> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let t = st.tensor(name).unwrap();
+    t.data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn spec() -> NetSpec {
+    let stage = |width, stride| Stage {
+        depth: 1,
+        width,
+        stride,
+        bot_mul: Some(1.0),
+        group_w: Some(8),
+    };
+    NetSpec {
+        in_channels: 3,
+        num_classes: 10,
+        activation: regnet_core::spec::Activation::Relu,
+        arch: Arch::AnyNet(AnyNet {
+            stem_type: "res_stem_cifar".parse().unwrap(),
+            stem_w: 16,
+            block_type: "res_bottleneck_block".parse().unwrap(),
+            stages: vec![stage(16, 1), stage(32, 2), stage(64, 2)],
+            se_r: 0.0,
+            head_w: 0,
+            stride_1x1: false,
+        }),
+    }
+}
+
+fn prefixed(all: &StateDict, prefix: &str) -> StateDict {
+    let mut sd = StateDict::default();
+    for (k, v) in &all.tensors {
+        if let Some(rest) = k.strip_prefix(prefix) {
+            sd.insert(rest, v.clone());
+        }
+    }
+    sd
+}
+
+fn assert_close(what: &str, got: &StateDict, want: &StateDict, tol: f32) {
+    assert_eq!(
+        got.tensors.keys().collect::<Vec<_>>(),
+        want.tensors.keys().collect::<Vec<_>>(),
+        "{what}: names"
+    );
+    for (name, w) in &want.tensors {
+        let g = &got.tensors[name];
+        assert_eq!(g.shape, w.shape, "{what} {name}");
+        let d = g
+            .data
+            .iter()
+            .zip(&w.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(d < tol, "{what} {name}: max |diff| {d}");
+    }
+}
+
+#[test]
+fn two_sgd_steps_match_pytorch() {
+    let path = fixture_path();
+    let (all, _) = weights::read_safetensors_tensors(&path).unwrap();
+    let dev = Device::flex().autodiff();
+    // The initial state: the un-prefixed tensors that are not data.
+    let mut init = StateDict::default();
+    for (k, v) in &all.tensors {
+        let data = ["input", "logits", "loss"].contains(&k.as_str());
+        let prefixed = ["grad.", "momentum_buffer.", "updated.", "step2."]
+            .iter()
+            .any(|p| k.starts_with(p));
+        if !data && !prefixed {
+            init.insert(k.clone(), v.clone());
+        }
+    }
+    let mut model =
+        Model::from_state_dict(&spec(), &init, BnSettings::default(), &dev, "fixture").unwrap();
+    let mut sgd = Sgd::new(SgdConfig {
+        momentum: 0.9,
+        dampening: 0.0,
+        nesterov: true,
+        weight_decay: 5e-5,
+        bn_weight_decay: 5e-5,
+        bias_weight_decay: 5e-5,
+    });
+    for step in ["", "step2."] {
+        let x = to_tensor::<4>(all.get(&format!("{step}input")).unwrap(), &dev);
+        let y = labels(&path, &format!("{step}labels"));
+        let logits = model.forward(x);
+        let want_logits = all.get(&format!("{step}logits")).unwrap();
+        let got_logits = from_tensor(logits.clone());
+        let d = got_logits
+            .data
+            .iter()
+            .zip(&want_logits.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(d < 1e-4, "{step}logits: max |diff| {d}");
+        let targets = targets_tensor(smooth_one_hot(&y, 10, 0.0), y.len(), 10, &dev);
+        let loss = soft_cross_entropy(logits, targets);
+        let got_loss: f32 = loss.clone().into_scalar();
+        let want_loss = all.get(&format!("{step}loss")).unwrap().data[0];
+        assert!(
+            (got_loss - want_loss).abs() < 1e-4,
+            "{step}loss {got_loss} vs {want_loss}"
+        );
+
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        // Gradients by pycls name.
+        let mut got_grads = StateDict::default();
+        struct Collect<'a>(&'a GradientsParams, &'a mut StateDict);
+        impl regnet_nn::model::ParamMapper for Collect<'_> {
+            fn map<const D: usize>(
+                &mut self,
+                name: &str,
+                _: regnet_nn::model::Role,
+                p: burn::module::Param<burn::tensor::Tensor<D>>,
+            ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+                if let Some(g) = self.0.get::<D>(p.id) {
+                    self.1.insert(name, from_tensor(g));
+                }
+                p
+            }
+        }
+        model = model.map_params(&mut Collect(&grads, &mut got_grads));
+        assert_close(
+            &format!("{step}grad"),
+            &got_grads,
+            &prefixed(&all, &format!("{step}grad.")),
+            1e-4,
+        );
+
+        model = sgd.step(model, grads, 0.1);
+        assert_close(
+            &format!("{step}momentum_buffer"),
+            &sgd.buffers(),
+            &prefixed(&all, &format!("{step}momentum_buffer.")),
+            1e-4,
+        );
+        assert_close(
+            &format!("{step}updated"),
+            &model.to_state_dict(),
+            &prefixed(&all, &format!("{step}updated.")),
+            1e-4,
+        );
+    }
+}
