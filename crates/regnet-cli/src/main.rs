@@ -22,6 +22,10 @@ enum Command {
     Zoo(commands::zoo::Args),
     /// Show a model's stages, widths and complexity.
     Info(commands::info::Args),
+    /// Eval-mode logits of the tensor `input` of a safetensors file.
+    Forward(commands::forward::Args),
+    /// Convert pycls, timm or torchvision weights to regnet's safetensors.
+    Export(commands::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +33,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Zoo(args) => commands::zoo::run(args),
         Command::Info(args) => commands::info::run(args),
+        Command::Forward(args) => commands::forward::run(args),
+        Command::Export(args) => commands::export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,3 +48,24 @@ impl ModelArgs {
         Ok(cfg)
     }
 }
+
+/// The spec to build: from the model arguments if any were given, else from the weights
+/// file (regnet's safetensors metadata, or the config inside a pycls checkpoint).
+pub fn resolve_spec(
+    args: &ModelArgs,
+    weights: &regnet_nn::weights::Weights,
+    weights_path: &str,
+) -> Result<regnet_core::spec::NetSpec> {
+    if args.cfg.is_some() || !args.rest.is_empty() {
+        return Ok(args.config()?.spec()?);
+    }
+    if let Some(spec) = &weights.spec {
+        return Ok(spec.clone());
+    }
+    if let Some(yaml) = &weights.pycls_cfg {
+        let mut cfg = Config::default();
+        cfg.merge_yaml(yaml, regnet_core::error::Origin::File(format!("{weights_path} (cfg)")))?;
+        return Ok(cfg.spec()?);
+    }
+    bail!("{weights_path}: the file does not say which model it holds: name a zoo model or give --cfg FILE")
+}

@@ -100,15 +100,16 @@ fn sniff(path: &Path) -> Result<Container, WeightsError> {
         }
     }
     let head = &head[..n];
+    // safetensors: little-endian u64 header length, then a JSON object. Checked first: the
+    // length's low byte can be 0x80, a pickle's first byte.
+    if n >= 9 && head[8] == b'{' {
+        return Ok(Container::Safetensors);
+    }
     if head.starts_with(b"PK\x03\x04")
         || head.first() == Some(&0x80)
         || head.get(257..262) == Some(b"ustar")
     {
         return Ok(Container::Pytorch);
-    }
-    // safetensors: little-endian u64 header length, then a JSON object.
-    if n >= 9 && head[8] == b'{' {
-        return Ok(Container::Safetensors);
     }
     if n == 0 {
         return Err(file_err(path, "empty file"));

@@ -1,4 +1,6 @@
 //! One module per subcommand.
 
+pub mod export;
+pub mod forward;
 pub mod info;
 pub mod zoo;
