@@ -26,6 +26,14 @@ enum Command {
     Forward(commands::forward::Args),
     /// Convert pycls, timm or torchvision weights to regnet's safetensors.
     Export(commands::export::Args),
+    /// Top-5 ImageNet classes of JPEG/PNG images.
+    Predict(commands::predict::Args),
+    /// Forward and training-step time per batch.
+    Time(commands::time::Args),
+    /// Design-space sweeps: setup, launch, collect, analyze.
+    Sweep(regnet_sweep::cli::SweepArgs),
+    /// Fit the quantized linear parameters (w0, wa, wm) to per-block widths.
+    Fit(regnet_sweep::cli::FitArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +43,10 @@ fn main() -> ExitCode {
         Command::Info(args) => commands::info::run(args),
         Command::Forward(args) => commands::forward::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+        Command::Time(args) => commands::time::run(args),
+        Command::Sweep(args) => regnet_sweep::cli::run_sweep(args),
+        Command::Fit(args) => regnet_sweep::cli::run_fit(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,8 +64,13 @@ pub fn resolve_spec(
     }
     if let Some(yaml) = &weights.pycls_cfg {
         let mut cfg = Config::default();
-        cfg.merge_yaml(yaml, regnet_core::error::Origin::File(format!("{weights_path} (cfg)")))?;
+        cfg.merge_yaml(
+            yaml,
+            regnet_core::error::Origin::File(format!("{weights_path} (cfg)")),
+        )?;
         return Ok(cfg.spec()?);
     }
-    bail!("{weights_path}: the file does not say which model it holds: name a zoo model or give --cfg FILE")
+    bail!(
+        "{weights_path}: the file does not say which model it holds: name a zoo model or give --cfg FILE"
+    )
 }

@@ -594,8 +594,15 @@ impl Config {
         serde_norway::to_string(self).expect("configs always serialise")
     }
 
+    /// The config as a YAML tree with every key, `EXT` included (dumps leave it out while
+    /// it holds its defaults, but merging must know its keys).
     fn tree(&self) -> Value {
-        serde_norway::to_value(self).expect("configs always serialise")
+        let mut tree = serde_norway::to_value(self).expect("configs always serialise");
+        if let Value::Mapping(m) = &mut tree {
+            m.entry(Value::String("EXT".into()))
+                .or_insert_with(|| serde_norway::to_value(&self.ext).expect("serialises"));
+        }
+        tree
     }
 
     fn set_tree(&mut self, tree: Value, origin: &Origin) -> Result<()> {
@@ -1051,6 +1058,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("command line: REGNET.W1: unknown key"), "{e}");
+    }
+
+    #[test]
+    fn ext_keys_merge_into_defaults() {
+        let mut c = Config::default();
+        c.merge_overrides(&["EXT.IN_CHANNELS", "1"]).unwrap();
+        assert_eq!(c.ext.in_channels, 1);
+        let dumped = c.to_yaml();
+        assert!(dumped.contains("EXT"), "non-default EXT is dumped");
+        let back = load(&dumped).unwrap();
+        assert_eq!(back.ext.in_channels, 1);
     }
 
     #[test]

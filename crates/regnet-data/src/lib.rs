@@ -55,3 +55,8 @@ pub use mnist::{FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, MNIST_CLASSES, open_mn
 pub use open::{DATASET_NAMES, open_dataset};
 pub use rng::{SampleRng, sample_rng};
 pub use transforms::{ChannelOrder, Transform, TransformOptions, build_transform};
+
+/// The 1000 ImageNet-1k class names, in label order.
+pub fn imagenet_classes() -> Vec<&'static str> {
+    include_str!("imagenet_classes.txt").lines().collect()
+}

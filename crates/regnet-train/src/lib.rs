@@ -8,3 +8,4 @@
 
 pub mod loss;
 pub mod optimizer;
+pub mod timing;

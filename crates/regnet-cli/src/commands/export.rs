@@ -46,7 +46,11 @@ pub fn run(args: Args) -> Result<()> {
         args.weights,
         w.state.tensors.len(),
         w.layout,
-        if input_bgr { ", stem flipped from BGR to RGB" } else { "" },
+        if input_bgr {
+            ", stem flipped from BGR to RGB"
+        } else {
+            ""
+        },
         args.output
     );
     Ok(())

@@ -38,7 +38,8 @@ pub fn run(args: Args) -> Result<()> {
     let w = weights::read(Path::new(&args.weights), which)?;
     let spec = resolve_spec(&args.model, &w, &args.weights)?;
     let dev = device::by_name(&args.device).map_err(|e| anyhow!(e))?;
-    let model = Model::from_state_dict(&spec, &w.state, BnSettings::default(), &dev, &args.weights)?;
+    let model =
+        Model::from_state_dict(&spec, &w.state, BnSettings::default(), &dev, &args.weights)?;
 
     let (tensors, _) = weights::read_safetensors_tensors(Path::new(&args.input))?;
     let input = tensors
@@ -55,7 +56,8 @@ pub fn run(args: Args) -> Result<()> {
     let logits = from_tensor(model.forward(to_tensor::<4>(input, &dev)));
     let mut out = StateDict::default();
     out.insert("logits", logits);
-    write_tensors(Path::new(&args.output), &out).with_context(|| format!("writing {}", args.output))?;
+    write_tensors(Path::new(&args.output), &out)
+        .with_context(|| format!("writing {}", args.output))?;
     Ok(())
 }
 
@@ -64,11 +66,20 @@ pub fn write_tensors(path: &Path, sd: &StateDict) -> Result<()> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = sd
         .tensors
         .iter()
-        .map(|(n, t)| (n.clone(), t.data.iter().flat_map(|x| x.to_le_bytes()).collect(), t.shape.clone()))
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                t.data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                t.shape.clone(),
+            )
+        })
         .collect();
     let views = bytes
         .iter()
-        .map(|(n, b, s)| safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map(|v| (n.as_str(), v)))
+        .map(|(n, b, s)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .map(|v| (n.as_str(), v))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let out = safetensors::serialize(views, None)?;
     weights::write_atomic(path, &out)?;

@@ -3,4 +3,6 @@
 pub mod export;
 pub mod forward;
 pub mod info;
+pub mod predict;
+pub mod time;
 pub mod zoo;

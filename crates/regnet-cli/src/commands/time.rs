@@ -1,0 +1,92 @@
+//! `regnet time`: forward and training-step time per batch, like pycls's `time_net`.
+
+use anyhow::{Result, anyhow};
+use regnet_nn::{Model, device};
+use regnet_train::timing::{time_forward, time_train_step};
+use serde_json::json;
+
+use crate::model_args::ModelArgs;
+
+/// Arguments of `regnet time`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Batch size (default: `TEST.BATCH_SIZE` / `NUM_GPUS` for the forward pass and
+    /// `TRAIN.BATCH_SIZE` / `NUM_GPUS` for the training step, as pycls does).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Image size (default: `TEST.IM_SIZE` forward, `TRAIN.IM_SIZE` training).
+    #[arg(long)]
+    im_size: Option<usize>,
+    /// Warm-up iterations (default `PREC_TIME.WARMUP_ITER`).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Timed iterations (default `PREC_TIME.NUM_ITER`).
+    #[arg(long)]
+    iters: Option<usize>,
+    /// Time only the eval-mode forward pass.
+    #[arg(long)]
+    forward_only: bool,
+    /// Device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `regnet time`.
+pub fn run(args: Args) -> Result<()> {
+    let cfg = args.model.config()?;
+    let spec = cfg.spec()?;
+    let dev = device::by_name(&args.device).map_err(|e| anyhow!(e))?;
+    let gpus = cfg.num_gpus.max(1);
+    let warmup = args.warmup.unwrap_or(cfg.prec_time.warmup_iter);
+    let iters = args.iters.unwrap_or(cfg.prec_time.num_iter).max(1);
+    let test_batch = args.batch.unwrap_or(cfg.test.batch_size / gpus).max(1);
+    let test_size = args.im_size.unwrap_or(cfg.test.im_size);
+    let model = Model::init(&spec, 0, false, &dev)?;
+    let fw = time_forward(&model, test_batch, test_size, warmup, iters);
+    let train = if args.forward_only {
+        None
+    } else {
+        let batch = args.batch.unwrap_or(cfg.train.batch_size / gpus).max(1);
+        let size = args.im_size.unwrap_or(cfg.train.im_size);
+        Some((
+            batch,
+            size,
+            time_train_step(&spec, &dev, batch, size, warmup, iters)?,
+        ))
+    };
+    if args.json {
+        let mut out = json!({
+            "test_fw_time": fw.median(),
+            "test_fw_times": fw.seconds,
+            "test_batch_size": test_batch,
+            "test_im_size": test_size,
+            "device": args.device,
+        });
+        if let Some((b, s, t)) = &train {
+            out["train_step_time"] = json!(t.median());
+            out["train_step_times"] = json!(t.seconds);
+            out["train_batch_size"] = json!(b);
+            out["train_im_size"] = json!(s);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "test forward, batch {test_batch} at {test_size}: median {:.1} ms, mean {:.1} ms ({iters} iterations after {warmup})",
+            fw.median() * 1e3,
+            fw.mean() * 1e3
+        );
+        if let Some((b, s, t)) = train {
+            println!(
+                "train step (fw+bw+SGD), batch {b} at {s}: median {:.1} ms, mean {:.1} ms",
+                t.median() * 1e3,
+                t.mean() * 1e3
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! SLURM job arrays: one array task per unfinished config, at most `max_parallel` at once
+//! (`#SBATCH --array=0-31%8`), each running the command template with the task's config.
+//!
+//! The script appends the job's output to `logs/NNNNNN/stdout.log`, like the local runner,
+//! and writes `sweep_job.json` with status `finished` when the command exits with 0, so
+//! `launch`, `collect` and `analyze` see SLURM and local jobs alike. Retries are left to
+//! relaunching: finished tasks are left out of the next array.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::layout::{JOB_FILE, LOG_FILE};
+use crate::sweep_config::SweepConfig;
+use crate::template::{Template, shell_quote};
+
+/// What goes into the script.
+#[derive(Clone, Debug)]
+pub struct SlurmOptions {
+    /// The sweep folder.
+    pub sweep_dir: PathBuf,
+    /// The sweep name (job name, `{name}`).
+    pub name: String,
+    /// The command template.
+    pub command: Template,
+    /// The array indices to run.
+    pub indices: Vec<usize>,
+    /// Tasks run at once (`%M`; 0: no limit).
+    pub max_parallel: usize,
+    /// Partition (empty: the cluster's default).
+    pub partition: String,
+    /// GPUs per task.
+    pub num_gpus: usize,
+    /// GPU type in `--gres` (empty: any).
+    pub gpu_type: String,
+    /// CPUs per GPU (per task without GPUs).
+    pub cpus_per_gpu: usize,
+    /// Memory per GPU (per task without GPUs), GB.
+    pub mem_per_gpu: usize,
+    /// Time limit, minutes.
+    pub time_limit: usize,
+    /// `--comment` (empty: none).
+    pub comment: String,
+}
+
+impl SlurmOptions {
+    /// Options from the sweep config's `LAUNCH` section.
+    pub fn from_sweep(sweep: &SweepConfig, command: Template, indices: Vec<usize>) -> Self {
+        let l = &sweep.launch;
+        SlurmOptions {
+            sweep_dir: sweep.sweep_dir(),
+            name: sweep.name.clone(),
+            command,
+            indices,
+            max_parallel: l.parallel_jobs,
+            partition: l.partition.clone(),
+            num_gpus: l.num_gpus,
+            gpu_type: l.gpu_type.clone(),
+            cpus_per_gpu: l.cpus_per_gpu,
+            mem_per_gpu: l.mem_per_gpu,
+            time_limit: l.time_limit,
+            comment: l.comment.clone(),
+        }
+    }
+}
+
+/// `--array` value: sorted indices as ranges (`0-3,7,9-10`), then `%max_parallel`.
+pub fn array_spec(indices: &[usize], max_parallel: usize) -> String {
+    let mut idx = indices.to_vec();
+    idx.sort_unstable();
+    idx.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && idx[j + 1] == idx[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            idx[i].to_string()
+        } else {
+            format!("{}-{}", idx[i], idx[j])
+        });
+        i = j + 1;
+    }
+    let mut s = parts.join(",");
+    if max_parallel > 0 {
+        s += &format!("%{max_parallel}");
+    }
+    s
+}
+
+/// The job array script.
+pub fn script(opts: &SlurmOptions) -> Result<String> {
+    if opts.indices.is_empty() {
+        return Err(Error::other("slurm: no jobs left to run"));
+    }
+    let dir = std::path::absolute(&opts.sweep_dir).unwrap_or(opts.sweep_dir.clone());
+    let dir_q = shell_quote(&dir.display().to_string());
+    let job_name = opts.name.replace(['/', ' '], "_");
+    let per = opts.num_gpus.max(1);
+    let mut s = String::from("#!/bin/bash\n");
+    let mut sb = |line: String| s.push_str(&format!("#SBATCH {line}\n"));
+    sb(format!("--job-name={}", shell_quote(&job_name)));
+    sb(format!(
+        "--array={}",
+        array_spec(&opts.indices, opts.max_parallel)
+    ));
+    sb(format!("--output={}/logs/slurm-%A_%a.out", dir.display()));
+    if !opts.partition.is_empty() {
+        sb(format!("--partition={}", opts.partition));
+    }
+    if opts.num_gpus > 0 {
+        let gres = if opts.gpu_type.is_empty() {
+            format!("gpu:{}", opts.num_gpus)
+        } else {
+            format!("gpu:{}:{}", opts.gpu_type, opts.num_gpus)
+        };
+        sb(format!("--gres={gres}"));
+    }
+    sb("--nodes=1".into());
+    sb("--ntasks-per-node=1".into());
+    sb(format!("--cpus-per-task={}", opts.cpus_per_gpu * per));
+    sb(format!("--mem={}G", opts.mem_per_gpu * per));
+    sb(format!("--time={}", opts.time_limit));
+    if !opts.comment.is_empty() {
+        sb(format!("--comment={}", shell_quote(&opts.comment)));
+    }
+    let cmd = opts.command.shell(|v| v.to_string());
+    s.push_str(&format!(
+        r##"
+# regnet sweep {name}: one array task per config.
+set -u
+sweep_dir={dir_q}
+name={name_q}
+index=$(printf '%06d' "$SLURM_ARRAY_TASK_ID")
+cfg="$sweep_dir/cfgs/$index.yaml"
+out_dir="$sweep_dir/logs/$index"
+mkdir -p "$out_dir"
+echo "# regnet sweep slurm: job ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname)" >> "$out_dir/{log}"
+start=$(date +%s)
+{cmd} >> "$out_dir/{log}" 2>&1
+status=$?
+if [ "$status" -eq 0 ]; then
+  printf '{{"status": "finished", "attempts": [{{"started": %s, "seconds": %s, "exit_code": 0, "runner": "slurm"}}]}}\n' \
+    "$start" "$(( $(date +%s) - start ))" > "$out_dir/{job}"
+fi
+exit "$status"
+"##,
+        name = opts.name,
+        name_q = shell_quote(&opts.name),
+        log = LOG_FILE,
+        job = JOB_FILE,
+    ));
+    Ok(s)
+}
+
+/// Writes the script to `SWEEP/slurm_array.sh`.
+pub fn write(opts: &SlurmOptions) -> Result<PathBuf> {
+    let path = opts.sweep_dir.join("slurm_array.sh");
+    crate::error::write(&path, script(opts)?)?;
+    Ok(path)
+}
+
+/// Submits a script with `sbatch`; returns its output (the job id line).
+pub fn submit(script: &Path) -> Result<String> {
+    let out = Command::new("sbatch")
+        .arg(script)
+        .output()
+        .map_err(|e| Error::other(format!("cannot run sbatch: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::other(format!(
+            "sbatch {}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_ranges() {
+        assert_eq!(array_spec(&[0, 1, 2, 3], 2), "0-3%2");
+        assert_eq!(array_spec(&[9, 0, 1, 5, 7, 8], 0), "0-1,5,7-9");
+        assert_eq!(array_spec(&[4], 8), "4%8");
+    }
+}

@@ -1,0 +1,242 @@
+//! The local runner (concurrency, retries, resuming) and SLURM script generation.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use regnet_sweep::launch::{self, LaunchOptions};
+use regnet_sweep::layout::{self, JobState, JobStatus, Progress};
+use regnet_sweep::slurm::{self, SlurmOptions};
+use regnet_sweep::template::Template;
+use regnet_sweep::{SweepConfig, setup};
+
+fn runs(sweep_dir: &Path, i: usize) -> usize {
+    std::fs::read_to_string(layout::out_dir(sweep_dir, i).join("runs"))
+        .map_or(0, |s| s.trim().parse().unwrap())
+}
+
+fn options(sweep_dir: &Path, trainer: &Path, jobs: usize) -> LaunchOptions {
+    LaunchOptions {
+        sweep_dir: sweep_dir.to_path_buf(),
+        name: "s".into(),
+        command: Template::parse(&format!(
+            "sh {} {{cfg}} {{out_dir}} {{index}}",
+            trainer.display()
+        ))
+        .unwrap(),
+        jobs,
+        max_retry: 2,
+        only: None,
+        reset_failed: false,
+        dry_run: false,
+        verbose: false,
+    }
+}
+
+#[test]
+fn runs_retries_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, dir) = common::small_sweep(tmp.path(), "s", 5, 1);
+    setup::run(&file).unwrap();
+    let trainer = common::fake_trainer(tmp.path());
+    // Job 0 finished before: its log ends with the last test epoch.
+    common::write_log(
+        &layout::out_dir(&dir, 0),
+        &common::log_text(&[(60.0, 50.0), (55.0, 45.0), (50.0, 44.0)], 3),
+    );
+    let opts = options(&dir, &trainer, 2);
+    let s = launch::run(&opts).unwrap();
+    assert_eq!(s.total, 5);
+    assert_eq!(s.already_finished, vec![0]);
+    assert_eq!(s.finished, vec![1, 3, 4]);
+    assert_eq!(s.failed, vec![2]);
+    assert_eq!(runs(&dir, 0), 0, "finished jobs are not rerun");
+    // Job 1 failed once, then finished on its retry.
+    assert_eq!(runs(&dir, 1), 2);
+    let st1 = JobState::read(&layout::out_dir(&dir, 1)).unwrap();
+    assert_eq!(st1.status, JobStatus::Finished);
+    assert_eq!(
+        st1.attempts.iter().map(|a| a.exit_code).collect::<Vec<_>>(),
+        vec![Some(3), Some(0)]
+    );
+    // Job 2 failed 1 + max_retry times.
+    assert_eq!(runs(&dir, 2), 3);
+    let st2 = JobState::read(&layout::out_dir(&dir, 2)).unwrap();
+    assert_eq!((st2.status, st2.failures()), (JobStatus::Failed, 3));
+    let log2 = std::fs::read_to_string(layout::out_dir(&dir, 2).join("stdout.log")).unwrap();
+    assert_eq!(log2.matches("# regnet sweep launch: attempt").count(), 3);
+    assert!(log2.contains("always fails"));
+    // The logs say the jobs finished.
+    let progress = launch::progress(&dir).unwrap();
+    assert_eq!(
+        progress.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![
+            Progress::Finished,
+            Progress::Finished,
+            Progress::Failed,
+            Progress::Finished,
+            Progress::Finished
+        ]
+    );
+
+    // Relaunching runs nothing: finished jobs are done, failed ones are skipped.
+    let s = launch::run(&opts).unwrap();
+    assert_eq!(s.already_finished, vec![0, 1, 3, 4]);
+    assert_eq!(s.skipped_failed, vec![2]);
+    assert!(s.finished.is_empty() && s.failed.is_empty());
+    assert_eq!((runs(&dir, 1), runs(&dir, 2), runs(&dir, 3)), (2, 3, 1));
+
+    // Resetting failures gives job 2 a fresh budget (it fails again).
+    let reset = LaunchOptions {
+        reset_failed: true,
+        max_retry: 0,
+        ..opts.clone()
+    };
+    let s = launch::run(&reset).unwrap();
+    assert_eq!(s.failed, vec![2]);
+    assert_eq!(runs(&dir, 2), 4);
+    let st2 = JobState::read(&layout::out_dir(&dir, 2)).unwrap();
+    assert_eq!((st2.attempts.len(), st2.previous_attempts.len()), (1, 3));
+}
+
+#[test]
+fn interrupted_jobs_run_again_and_dry_runs_run_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, dir) = common::small_sweep(tmp.path(), "s", 3, 2);
+    setup::run(&file).unwrap();
+    let trainer = common::fake_trainer(tmp.path());
+    // Job 0 was running when the runner stopped: an attempt without an end, a partial log.
+    let out0 = layout::out_dir(&dir, 0);
+    common::write_log(&out0, &common::log_text(&[(60.0, 50.0)], 3));
+    let state = JobState {
+        status: JobStatus::Running,
+        attempts: vec![layout::Attempt {
+            started: 1.0,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    state.write(&out0).unwrap();
+    assert_eq!(layout::job_progress(&out0).0, Progress::Unfinished);
+
+    let dry = LaunchOptions {
+        dry_run: true,
+        only: Some(vec![0, 2]),
+        ..options(&dir, &trainer, 1)
+    };
+    let s = launch::run(&dry).unwrap();
+    assert_eq!(s.commands.len(), 2);
+    assert!(s.commands[0].contains("cfgs/000000.yaml") && s.commands[0].contains("logs/000000"));
+    assert!(s.commands[1].ends_with(" 000002"));
+    assert_eq!(runs(&dir, 0), 0);
+
+    let s = launch::run(&LaunchOptions {
+        only: Some(vec![0]),
+        ..options(&dir, &trainer, 1)
+    })
+    .unwrap();
+    assert_eq!(s.finished, vec![0]);
+    let st = JobState::read(&out0).unwrap();
+    // The interrupted attempt does not count as a failure.
+    assert_eq!(
+        (st.status, st.failures(), st.attempts.len()),
+        (JobStatus::Finished, 0, 2)
+    );
+    assert!(
+        launch::run(&LaunchOptions {
+            only: Some(vec![7]),
+            ..options(&dir, &trainer, 1)
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn commands_that_cannot_start_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, dir) = common::small_sweep(tmp.path(), "s", 1, 3);
+    setup::run(&file).unwrap();
+    let opts = LaunchOptions {
+        command: Template::parse("/nonexistent/regnet train --cfg {cfg}").unwrap(),
+        max_retry: 1,
+        ..options(&dir, Path::new("unused"), 1)
+    };
+    let s = launch::run(&opts).unwrap();
+    assert_eq!(s.failed, vec![0]);
+    let log = std::fs::read_to_string(layout::out_dir(&dir, 0).join("stdout.log")).unwrap();
+    assert!(log.contains("cannot run `/nonexistent/regnet`"), "{log}");
+    let st = JobState::read(&layout::out_dir(&dir, 0)).unwrap();
+    assert_eq!(st.failures(), 2);
+}
+
+#[test]
+fn slurm_array_script() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, dir) = common::small_sweep(tmp.path(), "cifar/s", 4, 4);
+    setup::run(&file).unwrap();
+    let sweep = SweepConfig::load(&file).unwrap();
+    let trainer = common::fake_trainer(tmp.path());
+    let regnet = Template::parse("regnet train --cfg {cfg} OUT_DIR {out_dir}").unwrap();
+    let opts = SlurmOptions {
+        max_parallel: 2,
+        ..SlurmOptions::from_sweep(&sweep, regnet, vec![0, 2, 3])
+    };
+    let script = slurm::script(&opts).unwrap();
+    let abs = std::path::absolute(&dir).unwrap().display().to_string();
+    for line in [
+        "#!/bin/bash\n",
+        "#SBATCH --job-name=cifar_s\n",
+        "#SBATCH --array=0,2-3%2\n",
+        &format!("#SBATCH --output={abs}/logs/slurm-%A_%a.out\n"),
+        "#SBATCH --partition=learnfair\n",
+        "#SBATCH --gres=gpu:volta:1\n",
+        "#SBATCH --cpus-per-task=10\n",
+        "#SBATCH --mem=60G\n",
+        "#SBATCH --time=4200\n",
+        "index=$(printf '%06d' \"$SLURM_ARRAY_TASK_ID\")\n",
+        "regnet train --cfg \"${cfg}\" OUT_DIR \"${out_dir}\" >> \"$out_dir/stdout.log\" 2>&1\n",
+    ] {
+        assert!(script.contains(line), "missing {line:?} in\n{script}");
+    }
+    assert!(!script.contains("--comment"));
+    let path = slurm::write(&opts).unwrap();
+    assert_eq!(path, dir.join("slurm_array.sh"));
+    // The script is valid bash...
+    let ok = Command::new("bash").arg("-n").arg(&path).status().unwrap();
+    assert!(ok.success());
+    // ...and one array task, run by hand with the fake trainer, does what a job should.
+    let fake = SlurmOptions {
+        command: Template::parse(&format!(
+            "sh {} {{cfg}} {{out_dir}} {{index}}",
+            trainer.display()
+        ))
+        .unwrap(),
+        ..opts
+    };
+    let path = slurm::write(&fake).unwrap();
+    let st = Command::new("bash")
+        .arg(&path)
+        .env("SLURM_ARRAY_TASK_ID", "3")
+        .env("SLURM_ARRAY_JOB_ID", "77")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out3 = layout::out_dir(&dir, 3);
+    let (progress, state, log) = layout::job_progress(&out3);
+    assert_eq!(progress, Progress::Finished);
+    assert_eq!(state.unwrap().attempts[0].runner, "slurm");
+    assert_eq!(log.unwrap().test.len(), 3);
+    assert!(
+        std::fs::read_to_string(out3.join("stdout.log"))
+            .unwrap()
+            .contains("# regnet sweep slurm: job 77_3")
+    );
+    assert!(
+        slurm::script(&SlurmOptions {
+            indices: vec![],
+            ..fake
+        })
+        .is_err()
+    );
+}
