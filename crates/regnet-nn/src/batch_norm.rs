@@ -57,7 +57,17 @@ impl BatchNorm2d {
 
     /// Normalises `x`; in training also updates the running statistics.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let flex = crate::conv_ext::is_flex(&x.device());
         if !self.is_training(&x) {
+            if flex {
+                // Fold the statistics into one scale and shift per channel: one pass.
+                let inv = (self.running_var.value().add_scalar(self.eps))
+                    .sqrt()
+                    .recip();
+                let scale = self.weight.val() * inv;
+                let shift = self.bias.val() - self.running_mean.value() * scale.clone();
+                return crate::bn_ext::channel_affine(x, scale, shift);
+            }
             return batch_norm(
                 x,
                 self.weight.val(),
@@ -69,14 +79,19 @@ impl BatchNorm2d {
         }
         let [n, _, h, w] = x.dims();
         let count = (n * h * w) as f64;
-        let out = batch_norm_train(x, self.weight.val(), self.bias.val(), self.eps);
+        let (output, mean, variance) = if flex {
+            crate::bn_ext::bn_train(x, self.weight.val(), self.bias.val(), self.eps)
+        } else {
+            let out = batch_norm_train(x, self.weight.val(), self.bias.val(), self.eps);
+            (out.output, out.mean, out.variance)
+        };
         // PyTorch updates the running variance with the unbiased batch variance.
-        let unbiased = out.variance.mul_scalar(count / (count - 1.0).max(1.0));
+        let unbiased = variance.mul_scalar(count / (count - 1.0).max(1.0));
         let m = self.momentum;
-        let mean = self.running_mean.value_sync().mul_scalar(1.0 - m) + out.mean.mul_scalar(m);
+        let mean = self.running_mean.value_sync().mul_scalar(1.0 - m) + mean.mul_scalar(m);
         let var = self.running_var.value_sync().mul_scalar(1.0 - m) + unbiased.mul_scalar(m);
         self.running_mean.update(mean.detach());
         self.running_var.update(var.detach());
-        out.output
+        output
     }
 }

@@ -61,6 +61,22 @@ impl Conv {
 
     /// Applies the convolution to `[n, c, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if crate::conv_ext::is_flex(&x.device()) {
+            let y = crate::conv_ext::conv2d(
+                x,
+                self.weight.val(),
+                self.stride,
+                self.padding,
+                self.groups,
+            );
+            return match &self.bias {
+                Some(b) => {
+                    let c = b.dims()[0];
+                    y + b.val().reshape([1, c, 1, 1])
+                }
+                None => y,
+            };
+        }
         let options = ConvOptions::new(
             [self.stride, self.stride],
             [self.padding, self.padding],

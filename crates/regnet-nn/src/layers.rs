@@ -234,17 +234,17 @@ impl Block {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut y = x.clone();
         for (i, c) in self.convs.iter().enumerate() {
-            if i == self.se_after {
-                if let Some(se) = &self.se {
-                    y = se.forward(y);
-                }
+            if i == self.se_after
+                && let Some(se) = &self.se
+            {
+                y = se.forward(y);
             }
             y = c.forward(y);
         }
-        if self.se_after == self.convs.len() {
-            if let Some(se) = &self.se {
-                y = se.forward(y);
-            }
+        if self.se_after == self.convs.len()
+            && let Some(se) = &self.se
+        {
+            y = se.forward(y);
         }
         let y = if let Some(p) = &self.proj {
             p.forward(x) + y

@@ -15,10 +15,13 @@
 //! ```
 
 pub mod batch_norm;
+pub mod bn_ext;
 pub mod conv;
+pub mod conv_ext;
 pub mod device;
 pub mod error;
 pub mod init;
+pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod state_dict;

@@ -330,26 +330,24 @@ fn torchvision_name(k: &str) -> String {
     // trunk_output.blockS.blockS-K.<rest>
     if let Some(r) = k.strip_prefix("trunk_output.") {
         let mut it = r.splitn(3, '.');
-        if let (Some(_stage), Some(block), Some(rest)) = (it.next(), it.next(), it.next()) {
-            if let Some((s, b)) = block
+        if let (Some(_stage), Some(block), Some(rest)) = (it.next(), it.next(), it.next())
+            && let Some((s, b)) = block
                 .strip_prefix("block")
                 .and_then(|sb| sb.split_once('-'))
-            {
-                if let (Ok(s), Ok(b)) = (s.parse::<usize>(), b.parse::<usize>()) {
-                    let rest = rest
-                        .replacen("proj.0.", "proj.", 1)
-                        .replacen("proj.1.", "bn.", 1)
-                        .replacen("f.a.0.", "f.a.", 1)
-                        .replacen("f.a.1.", "f.a_bn.", 1)
-                        .replacen("f.b.0.", "f.b.", 1)
-                        .replacen("f.b.1.", "f.b_bn.", 1)
-                        .replacen("f.c.0.", "f.c.", 1)
-                        .replacen("f.c.1.", "f.c_bn.", 1)
-                        .replacen("f.se.fc1.", "f.se.f_ex.0.", 1)
-                        .replacen("f.se.fc2.", "f.se.f_ex.2.", 1);
-                    return format!("s{s}.b{}.{rest}", b + 1);
-                }
-            }
+            && let (Ok(s), Ok(b)) = (s.parse::<usize>(), b.parse::<usize>())
+        {
+            let rest = rest
+                .replacen("proj.0.", "proj.", 1)
+                .replacen("proj.1.", "bn.", 1)
+                .replacen("f.a.0.", "f.a.", 1)
+                .replacen("f.a.1.", "f.a_bn.", 1)
+                .replacen("f.b.0.", "f.b.", 1)
+                .replacen("f.b.1.", "f.b_bn.", 1)
+                .replacen("f.c.0.", "f.c.", 1)
+                .replacen("f.c.1.", "f.c_bn.", 1)
+                .replacen("f.se.fc1.", "f.se.f_ex.0.", 1)
+                .replacen("f.se.fc2.", "f.se.f_ex.2.", 1);
+            return format!("s{s}.b{}.{rest}", b + 1);
         }
     }
     k.to_string()

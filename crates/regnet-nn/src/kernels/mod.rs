@@ -1,0 +1,5 @@
+//! Hand-written CPU kernels, used through burn's backend-extension mechanism where burn's own
+//! are slow (measured with `examples/op_bench.rs`).
+
+pub mod batch_norm;
+pub mod conv;
