@@ -30,6 +30,10 @@ enum Command {
     Predict(commands::predict::Args),
     /// Forward and training-step time per batch.
     Time(commands::time::Args),
+    /// Train (no arguments: a small RegNet on Fashion-MNIST).
+    Train(commands::train::Args),
+    /// Top-1/top-5 error of weights on a test split.
+    Test(commands::test::Args),
     /// Design-space sweeps: setup, launch, collect, analyze.
     Sweep(regnet_sweep::cli::SweepArgs),
     /// Fit the quantized linear parameters (w0, wa, wm) to per-block widths.
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Time(args) => commands::time::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Test(args) => commands::test::run(args),
         Command::Sweep(args) => regnet_sweep::cli::run_sweep(args),
         Command::Fit(args) => regnet_sweep::cli::run_fit(args),
     };

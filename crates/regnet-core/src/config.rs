@@ -382,6 +382,22 @@ section!(
         rounding: String = "pycls",
         /// Input channels (0: from the dataset, 3 without one).
         in_channels: usize = 0usize,
+        /// Where the data set lives ("": its default place, e.g. Debian's Fashion-MNIST).
+        data_path: String = "",
+        /// Train on the first N training images only (0: all).
+        train_subset: usize = 0usize,
+        /// Test on the first N test images only (0: all).
+        test_subset: usize = 0usize,
+        /// A corrupt image: `fail` (stop with its path) or `skip` (count, log, go on).
+        on_corrupt: String = "fail",
+        /// `cpu`, or `gpu` in builds with the `gpu` feature.
+        device: String = "cpu",
+        /// Channel order fed to ImageNet-style models: `rgb`, or `bgr` as pycls does.
+        channel_order: String = "rgb",
+        /// Pad, crop and flip augmentation of gray (MNIST-style) training images.
+        gray_augment: bool = true,
+        /// Decoding threads of the data loader (0: as many as cores).
+        loader_threads: usize = 0usize,
     }
 );
 

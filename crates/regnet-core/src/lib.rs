@@ -15,6 +15,7 @@ pub mod complexity;
 pub mod config;
 pub mod error;
 pub mod network;
+pub mod recipe;
 pub mod regnet;
 pub mod spec;
 pub mod zoo;

@@ -123,7 +123,7 @@ fn sniff(path: &Path) -> Result<Container, WeightsError> {
 /// Reads a weight file of any supported format.
 pub fn read(path: &Path, which: Which) -> Result<Weights, WeightsError> {
     let mut w = match sniff(path)? {
-        Container::Safetensors => read_safetensors(path)?,
+        Container::Safetensors => read_safetensors(path, which)?,
         Container::Pytorch => read_pytorch(path, which)?,
     };
     let layout = detect_layout(w.state.tensors.keys().map(String::as_str));
@@ -177,8 +177,38 @@ pub fn read_safetensors_tensors(
     Ok((sd, meta.metadata().clone().unwrap_or_default()))
 }
 
-fn read_safetensors(path: &Path) -> Result<Weights, WeightsError> {
-    let (state, meta) = read_safetensors_tensors(path)?;
+fn read_safetensors(path: &Path, which: Which) -> Result<Weights, WeightsError> {
+    let (mut state, meta) = read_safetensors_tensors(path)?;
+    if meta.get("format").map(String::as_str) == Some(CHECKPOINT_FORMAT) {
+        // A training checkpoint: keep the model's (or the EMA's) tensors only.
+        let keep = |prefix: &str| StateDict {
+            tensors: state
+                .tensors
+                .iter()
+                .filter_map(|(k, v)| {
+                    let rest = if prefix.is_empty() {
+                        (!k.starts_with("ema.") && !k.starts_with("momentum_buffer."))
+                            .then_some(k.as_str())
+                    } else {
+                        k.strip_prefix(prefix)
+                    };
+                    rest.map(|r| (r.to_string(), v.clone()))
+                })
+                .collect(),
+        };
+        state = match which {
+            Which::Model => keep(""),
+            Which::Ema => keep("ema."),
+        };
+        if state.tensors.is_empty() {
+            return Err(file_err(path, "the checkpoint holds no EMA weights"));
+        }
+    } else if which == Which::Ema {
+        return Err(file_err(
+            path,
+            "not a training checkpoint, so it has no EMA weights",
+        ));
+    }
     let spec = match meta.get(META_SPEC) {
         Some(json) => Some(
             NetSpec::from_json(json)
@@ -197,13 +227,14 @@ fn read_safetensors(path: &Path) -> Result<Weights, WeightsError> {
         }
         None => None,
     };
+    let epoch = meta.get("epoch").and_then(|e| e.parse().ok());
     Ok(Weights {
         state,
         layout: Layout::Pycls,
         spec,
-        pycls_cfg: None,
+        pycls_cfg: meta.get("config").cloned(),
         channel_order,
-        epoch: None,
+        epoch,
     })
 }
 
@@ -377,15 +408,28 @@ pub fn write_safetensors(
     spec: &NetSpec,
     channel_order: ChannelOrder,
 ) -> Result<(), WeightsError> {
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = state
-        .tensors
+    let meta = HashMap::from([
+        (META_SPEC.to_string(), spec.to_json()),
+        (META_CHANNELS.to_string(), channel_order.name().to_string()),
+        ("format".to_string(), "regnet".to_string()),
+    ]);
+    write_groups(path, &[("", state)], meta)
+}
+
+/// Writes groups of tensors, each name prefixed with its group's prefix, and `meta`, as
+/// safetensors, atomically.
+pub fn write_groups(
+    path: &Path,
+    groups: &[(&str, &StateDict)],
+    meta: HashMap<String, String>,
+) -> Result<(), WeightsError> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = groups
         .iter()
-        .map(|(n, t)| {
-            (
-                n.clone(),
-                t.data.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                t.shape.clone(),
-            )
+        .flat_map(|(prefix, sd)| {
+            sd.tensors.iter().map(move |(n, t)| {
+                let data: Vec<u8> = t.data.iter().flat_map(|x| x.to_le_bytes()).collect();
+                (format!("{prefix}{n}"), data, t.shape.clone())
+            })
         })
         .collect();
     let views = bytes
@@ -393,15 +437,14 @@ pub fn write_safetensors(
         .map(|(n, b, s)| Ok((n.as_str(), TensorView::new(Dtype::F32, s.clone(), b)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
         .map_err(|e| file_err(path, e.to_string()))?;
-    let meta = HashMap::from([
-        (META_SPEC.to_string(), spec.to_json()),
-        (META_CHANNELS.to_string(), channel_order.name().to_string()),
-        ("format".to_string(), "regnet".to_string()),
-    ]);
     let out =
         safetensors::serialize(views, Some(meta)).map_err(|e| file_err(path, e.to_string()))?;
     write_atomic(path, &out)
 }
+
+/// Metadata `format` of regnet's training checkpoints, which hold the model's tensors
+/// unprefixed, the EMA's under `ema.` and the optimizer's under `momentum_buffer.`.
+pub const CHECKPOINT_FORMAT: &str = "regnet-checkpoint";
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {

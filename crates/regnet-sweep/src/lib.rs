@@ -24,6 +24,7 @@ pub mod apply;
 pub mod cli;
 pub mod collect;
 pub mod constraints;
+pub mod curves;
 pub mod design_space;
 pub mod error;
 pub mod fit;

@@ -1,11 +1,20 @@
 //! # regnet-train
 //!
 //! Training and evaluation with pycls's recipe on burn: SGD with momentum, Nesterov and
-//! per-kind weight decay ([`optimizer`]), soft-target cross-entropy with label smoothing,
-//! mixup and cutmix ([`loss`]), pycls's learning-rate policies with warm-up
-//! ([`schedule`]), EMA of weights, precise BN statistics, checkpoints with resume, and
-//! pycls-compatible `json_stats` logs.
+//! per-kind weight decay ([`optimizer`]), soft-target cross-entropy with label smoothing
+//! ([`loss`]), mixup and cutmix ([`mix`]), pycls's learning-rate policies with warm-up
+//! ([`schedule`]), EMA of weights ([`ema`]), precise BN statistics ([`precise_bn`]),
+//! checkpoints with resume ([`checkpoint`]), pycls-compatible `json_stats` logs
+//! ([`meters`]), data from the config ([`data`]), and the loop itself ([`trainer`]).
 
+pub mod checkpoint;
+pub mod data;
+pub mod ema;
 pub mod loss;
+pub mod meters;
+pub mod mix;
 pub mod optimizer;
+pub mod precise_bn;
+pub mod schedule;
 pub mod timing;
+pub mod trainer;

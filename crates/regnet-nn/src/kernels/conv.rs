@@ -14,8 +14,29 @@
 //! Depthwise convolutions (one channel per group) use direct loops instead: their GEMMs
 //! would have a single row.
 
+use std::cell::RefCell;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
+
+thread_local! {
+    /// Per-thread scratch buffers (unfolded input, gathered output), reused across calls:
+    /// allocating and zeroing them on every call cost more than the copies themselves.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Takes this thread's scratch buffers, sized `a` and `b` (contents arbitrary: callers
+/// overwrite them). Hand them back with [`give_back`].
+fn take_scratch(a: usize, b: usize) -> (Vec<f32>, Vec<f32>) {
+    let (mut x, mut y) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    x.resize(a, 0.0);
+    y.resize(b, 0.0);
+    (x, y)
+}
+
+fn give_back(x: Vec<f32>, y: Vec<f32>) {
+    SCRATCH.with(|s| *s.borrow_mut() = (x, y));
+}
 
 /// Shape of a convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -250,8 +271,7 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
             let n0 = ci * nc;
             let ncur = ychunk.len() / per_sample_out;
             let cols = ncur * pix;
-            let mut col = vec![0.0f32; kd * cols];
-            let mut out = vec![0.0f32; cog * cols];
+            let (mut col, mut out) = take_scratch(kd * cols, cog * cols);
             for gi in 0..g.g {
                 im2col(x, g, gi, n0, ncur, &mut col);
                 let w_g = &wt[gi * cog * kd..(gi + 1) * cog * kd];
@@ -277,6 +297,7 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
                     }
                 }
             }
+            give_back(col, out);
         });
     y
 }
@@ -312,8 +333,7 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
             let n0 = ci * nc;
             let ncur = dxchunk.len() / per_sample_in;
             let cols = ncur * pix;
-            let mut dyg = vec![0.0f32; cog * cols];
-            let mut dcol = vec![0.0f32; kd * cols];
+            let (mut dcol, mut dyg) = take_scratch(kd * cols, cog * cols);
             for gi in 0..g.g {
                 gather_dy(dy, g, gi, n0, ncur, &mut dyg);
                 let w_g = &wt[gi * cog * kd..(gi + 1) * cog * kd];
@@ -335,6 +355,7 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
                 );
                 col2im(&dcol, g, gi, ncur, dxchunk);
             }
+            give_back(dcol, dyg);
         });
     dx
 }
@@ -359,8 +380,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
             let n0 = ci * nc;
             let ncur = nc.min(g.n - n0);
             let cols = ncur * pix;
-            let mut col = vec![0.0f32; kd * cols];
-            let mut dyg = vec![0.0f32; cog * cols];
+            let (mut col, mut dyg) = take_scratch(kd * cols, cog * cols);
             let mut dw = vec![0.0f32; wlen];
             for gi in 0..g.g {
                 im2col(x, g, gi, n0, ncur, &mut col);
@@ -383,6 +403,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
                     par,
                 );
             }
+            give_back(col, dyg);
             dw
         })
         .collect();
