@@ -644,8 +644,21 @@ impl Config {
         self.train.im_size
     }
 
-    /// The network this config describes.
+    /// The network this config describes, checked.
     pub fn spec(&self) -> Result<NetSpec> {
+        Ok(self.network()?.0)
+    }
+
+    /// The spec and its layer plan, built once (samplers count millions of candidates).
+    pub fn network(&self) -> Result<(NetSpec, crate::network::Network)> {
+        let (section, spec) = self.spec_unchecked()?;
+        let net = crate::network::Network::from_spec(&spec)
+            .map_err(|e| self.err(section, spec_msg(e)))?;
+        Ok((spec, net))
+    }
+
+    /// The spec and the config section it came from, before the layer plan checks it.
+    fn spec_unchecked(&self) -> Result<(&'static str, NetSpec)> {
         let activation: Activation = self
             .model
             .activation_fun
@@ -681,9 +694,7 @@ impl Config {
             activation,
             arch,
         };
-        spec.validate()
-            .map_err(|e| self.err(section, spec_msg(e)))?;
-        Ok(spec)
+        Ok((section, spec))
     }
 
     fn parse_name<T: std::str::FromStr<Err = Error>>(&self, key: &str, value: &str) -> Result<T> {
@@ -756,9 +767,7 @@ impl Config {
             head_w: r.head_w,
             rounding,
         };
-        regnet
-            .anynet()
-            .map_err(|e| self.err("REGNET", spec_msg(e)))?;
+        // Network::from_spec checks the generated widths (errors name REGNET).
         Ok(Arch::RegNet(regnet))
     }
 

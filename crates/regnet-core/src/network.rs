@@ -443,8 +443,8 @@ fn anynet(spec: &NetSpec, a: &AnyNet) -> Result<Network> {
             stride: 2,
         }),
     };
-    let mut blocks = Vec::new();
-    let mut stages = Vec::new();
+    let mut blocks = Vec::with_capacity(a.stages.iter().map(|s| s.depth).sum());
+    let mut stages = Vec::with_capacity(a.stages.len());
     let mut warnings = Vec::new();
     let mut w_in = a.stem_w;
     for (si, st) in a.stages.iter().enumerate() {

@@ -23,6 +23,12 @@ pub fn by_name(name: &str) -> Result<Device, String> {
     }
 }
 
+/// The device named by the environment variable `REGNET_TEST_DEVICE` (default `cpu`), so
+/// that the parity tests can run on a GPU: `REGNET_TEST_DEVICE=gpu cargo test --features gpu`.
+pub fn from_test_env() -> Result<Device, String> {
+    by_name(&std::env::var("REGNET_TEST_DEVICE").unwrap_or_else(|_| "cpu".into()))
+}
+
 /// The device names this build supports.
 pub fn available() -> Vec<&'static str> {
     let mut v = vec!["cpu"];

@@ -12,7 +12,7 @@ use regnet_nn::{Model, device};
 fn eval_logits(name: &str) -> (f32, Layout) {
     let fx = fixture(name);
     let spec = fx.spec();
-    let dev = device::cpu();
+    let dev = device::from_test_env().unwrap();
     let model =
         Model::from_state_dict(&spec, &fx.weights(""), BnSettings::default(), &dev, name).unwrap();
     let x = to_tensor::<4>(fx.get("input"), &dev);

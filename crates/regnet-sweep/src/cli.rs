@@ -74,7 +74,7 @@ pub struct LaunchArgs {
     #[arg(long)]
     pub max_retry: Option<usize>,
     /// Command template with {cfg}, {out_dir}, {index}, {sweep_dir}, {name} (default:
-    /// LAUNCH.COMMAND, else `<this regnet> train --cfg {cfg} OUT_DIR {out_dir}`).
+    /// LAUNCH.COMMAND, else `<this regnet> train --quiet --cfg {cfg} OUT_DIR {out_dir}`).
     #[arg(long, value_name = "TEMPLATE")]
     pub command: Option<String>,
     /// Run only these indices (e.g. `0,3,7`).

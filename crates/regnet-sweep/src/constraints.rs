@@ -12,7 +12,7 @@
 
 use regnet_core::complexity::complexity;
 use regnet_core::config::Config;
-use regnet_core::network::Network;
+
 use regnet_core::regnet::{generate_widths, generate_widths_tv};
 use serde::{Deserialize, Serialize};
 
@@ -106,8 +106,7 @@ pub struct Accepted {
 
 /// The complexity of the network of `cfg` at `TRAIN.IM_SIZE`.
 pub fn config_complexity(cfg: &Config) -> regnet_core::Result<Cx> {
-    let spec = cfg.spec()?;
-    let net = Network::from_spec(&spec)?;
+    let (_, net) = cfg.network()?;
     let s = cfg.im_size();
     Ok(complexity(&net, s, s).into())
 }

@@ -193,7 +193,28 @@ fn resolve(dir: &Path, p: &str) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        dir.join(p)
+        normalize(&dir.join(p))
+    }
+}
+
+/// `a/b/../c` as `a/c`, lexically (as Python's `os.path.normpath`), so that the paths a
+/// sweep prints and records stay readable; a leading `..` is kept.
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
     }
 }
 
@@ -511,5 +532,23 @@ impl SweepConfig {
             samplers,
             constraints,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_roots_are_normalized() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            resolve(Path::new("crates/x/sweeps"), "../../../target/s"),
+            p("target/s")
+        );
+        assert_eq!(resolve(Path::new("a/b"), "./c/../d"), p("a/b/d"));
+        assert_eq!(resolve(Path::new("a"), ".."), p("."));
+        assert_eq!(resolve(Path::new(""), "../s"), p("../s"));
+        assert_eq!(resolve(Path::new("a"), "/abs/x"), p("/abs/x"));
     }
 }

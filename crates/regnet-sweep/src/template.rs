@@ -11,7 +11,7 @@
 //! | `{sweep_dir}` | the sweep folder |
 //! | `{name}` | the sweep name |
 //!
-//! `{{` and `}}` are literal braces. The default is `<regnet> train --cfg {cfg} OUT_DIR
+//! `{{` and `}}` are literal braces. The default is `<regnet> train --quiet --cfg {cfg} OUT_DIR
 //! {out_dir}`, the command `regnet train` takes, pycls style.
 
 use crate::error::{Error, Result};
@@ -185,10 +185,12 @@ impl Template {
         })
     }
 
-    /// The default: `<regnet> train --cfg {cfg} OUT_DIR {out_dir}`.
+    /// The default: `<regnet> train --quiet --cfg {cfg} OUT_DIR {out_dir}`. `--quiet`
+    /// because `regnet train` writes `OUT_DIR/stdout.log` itself, the file the launcher
+    /// appends the job's output to: its log lines must not land there twice.
     pub fn default_for(regnet: &str) -> Template {
         Template::parse(&format!(
-            "{} train --cfg {{cfg}} OUT_DIR {{out_dir}}",
+            "{} train --quiet --cfg {{cfg}} OUT_DIR {{out_dir}}",
             shell_quote(&regnet.replace('{', "{{").replace('}', "}}"))
         ))
         .expect("the default template is valid")
@@ -259,6 +261,7 @@ mod tests {
             vec![
                 "/opt/my regnet/regnet",
                 "train",
+                "--quiet",
                 "--cfg",
                 "cfg",
                 "OUT_DIR",

@@ -69,7 +69,7 @@ fn sweep_commands_end_to_end() {
         "only the failed job is left:\n{script}"
     );
     // The default command is this binary's `train` subcommand.
-    assert!(script.contains(" train --cfg \"${cfg}\" OUT_DIR \"${out_dir}\""));
+    assert!(script.contains(" train --quiet --cfg \"${cfg}\" OUT_DIR \"${out_dir}\""));
     run(&["sweep", "collect", dir.to_str().unwrap()]).unwrap();
     assert!(dir.join("sweep.json").is_file());
     let out = tmp.path().join("an");

@@ -95,8 +95,11 @@ fn regnet_sweep_meets_constraints_and_round_trips() {
     assert_eq!(Path::new(&s.sweep_dir), dir);
     assert!(dir.join("cfgs/000011.yaml").is_file() && !dir.join("cfgs/000012.yaml").exists());
     assert!(dir.join("sweep_cfg.yaml").is_file());
-    let back: SetupSummary =
+    let mut back: SetupSummary =
         serde_json::from_str(&std::fs::read_to_string(dir.join("setup.json")).unwrap()).unwrap();
+    // The timing is not exact through JSON (shortest decimal vs. f64 parse); the rest is.
+    assert!((back.stats.draws_per_second - s.stats.draws_per_second).abs() < 1e-6);
+    back.stats.draws_per_second = s.stats.draws_per_second;
     assert_eq!(back, s);
     check_written(&s, &dir);
     let st = &s.stats;
@@ -556,7 +559,7 @@ fn example_sweeps_set_up() {
         let sweep_dir = Path::new(&s.sweep_dir);
         check_written(&s, sweep_dir);
         for m in &s.models {
-            assert!((10_000_000..=20_000_000).contains(&m.complexity.flops));
+            assert!((2_000_000..=5_000_000).contains(&m.complexity.flops));
             assert_eq!(load_cfg(sweep_dir, &m.cfg).spec().unwrap().in_channels, 1);
         }
         n += 1;

@@ -9,7 +9,7 @@ use regnet_nn::StateDict;
 /// The EMA update value for `cfg`, or `None` when EMA is off (period 0).
 pub fn ema_alpha(cfg: &Config, epoch: usize, iter: usize) -> Option<f64> {
     let period = cfg.optim.ema_update_period;
-    if period == 0 || iter % period != 0 {
+    if period == 0 || !iter.is_multiple_of(period) {
         return None;
     }
     let adjust = cfg.train.batch_size as f64 / cfg.optim.max_epoch as f64 * period as f64;

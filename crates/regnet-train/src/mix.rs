@@ -54,11 +54,11 @@ pub fn mix_batch<R: Rng>(
             let x1 = (x_c + w_b / 2).min(w);
             let y1 = (y_c + h_b / 2).min(h);
             m = 1.0 - ((x1 - x0) * (y1 - y0)) as f64 / (h * w) as f64;
-            for i in 0..n {
+            for (i, &src) in perm.iter().enumerate().take(n) {
                 for ch in 0..c {
                     for y in y0..y1 {
                         let row = ((i * c + ch) * h + y) * w;
-                        let src_row = ((perm[i] * c + ch) * h + y) * w;
+                        let src_row = ((src * c + ch) * h + y) * w;
                         images[row + x0..row + x1]
                             .copy_from_slice(&src_images[src_row + x0..src_row + x1]);
                     }

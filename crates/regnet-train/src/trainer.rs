@@ -96,13 +96,16 @@ pub struct TrainSummary {
     pub seconds: f64,
 }
 
+/// A callback run after each epoch with the output folder and the epoch number.
+pub type EpochHook = dyn FnMut(&Path, usize);
+
 /// Options that are not part of the config.
 #[derive(Default)]
 pub struct TrainOptions<'a> {
     /// No progress bar and no stdout lines (the log file is still written).
     pub quiet: bool,
     /// Called after each epoch's checkpoint (plots, for instance).
-    pub on_epoch: Option<&'a mut dyn FnMut(&Path, usize)>,
+    pub on_epoch: Option<&'a mut EpochHook>,
 }
 
 /// The spec to train, with the input channels taken from the data set unless the config
@@ -304,10 +307,8 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
             let logits_cpu = from_tensor(logits.detach());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = sgd.step(model, grads, lr);
-            if ema_on {
-                if let Some(alpha) = ema::ema_alpha(cfg, epoch, it) {
-                    ema::update(&mut ema_sd, &model.to_state_dict(), alpha);
-                }
+            if ema_on && let Some(alpha) = ema::ema_alpha(cfg, epoch, it) {
+                ema::update(&mut ema_sd, &model.to_state_dict(), alpha);
             }
             let errs = topk_errors(&logits_cpu.data, classes, &labels, &[1, 5.min(classes)]);
             meter.update(

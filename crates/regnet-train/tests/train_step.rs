@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use burn::optim::GradientsParams;
-use burn::tensor::Device;
 use regnet_core::spec::{AnyNet, Arch, NetSpec, Stage};
 use regnet_nn::conv::{from_tensor, to_tensor};
 use regnet_nn::layers::BnSettings;
@@ -89,7 +88,7 @@ fn assert_close(what: &str, got: &StateDict, want: &StateDict, tol: f32) {
 fn two_sgd_steps_match_pytorch() {
     let path = fixture_path();
     let (all, _) = weights::read_safetensors_tensors(&path).unwrap();
-    let dev = Device::flex().autodiff();
+    let dev = regnet_nn::device::from_test_env().unwrap().autodiff();
     // The initial state: the un-prefixed tensors that are not data.
     let mut init = StateDict::default();
     for (k, v) in &all.tensors {

@@ -38,13 +38,11 @@ pub fn run(args: Args) -> Result<()> {
     let cfg = train_config(&args.model)?;
     let mut plot = |out_dir: &Path, _epoch: usize| {
         // The curves are a convenience: a failure to draw them must not stop training.
-        if let Ok(log) = std::fs::read_to_string(out_dir.join("stdout.log")) {
-            if let Ok(svg) =
+        if let Ok(log) = std::fs::read_to_string(out_dir.join("stdout.log"))
+            && let Ok(svg) =
                 regnet_sweep::curves::training_curves_svg(&log, &out_dir.display().to_string())
-            {
-                let _ =
-                    regnet_nn::weights::write_atomic(&out_dir.join("curves.svg"), svg.as_bytes());
-            }
+        {
+            let _ = regnet_nn::weights::write_atomic(&out_dir.join("curves.svg"), svg.as_bytes());
         }
     };
     let summary = trainer::train(

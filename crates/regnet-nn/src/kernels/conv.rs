@@ -83,6 +83,10 @@ impl ConvGeom {
     fn pixels(&self) -> usize {
         self.oh() * self.ow()
     }
+    /// 1x1, stride 1, no padding, one group: a per-sample matrix product, no unfolding.
+    fn is_pointwise(&self) -> bool {
+        self.k == 1 && self.s == 1 && self.p == 0 && self.g == 1
+    }
     fn is_depthwise(&self) -> bool {
         self.cig() == 1 && self.cog() == 1
     }
@@ -134,8 +138,9 @@ fn im2col(x: &[f32], g: &ConvGeom, gi: usize, n0: usize, nc: usize, col: &mut [f
                             let start = lo + kw - p;
                             d[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
                         } else {
-                            for (xo, v) in d[lo..hi].iter_mut().enumerate() {
-                                *v = src[(lo + xo) * s + kw - p];
+                            let start = lo * s + kw - p;
+                            for (v, x) in d[lo..hi].iter_mut().zip(src[start..].iter().step_by(s)) {
+                                *v = *x;
                             }
                         }
                     }
@@ -174,8 +179,9 @@ fn col2im(col: &[f32], g: &ConvGeom, gi: usize, nc: usize, dx: &mut [f32]) {
                                 *a += *b;
                             }
                         } else {
-                            for xo in lo..hi {
-                                d[xo * s + kw - p] += sv[xo];
+                            let start = lo * s + kw - p;
+                            for (a, b) in d[start..].iter_mut().step_by(s).zip(&sv[lo..hi]) {
+                                *a += *b;
                             }
                         }
                     }
@@ -260,6 +266,30 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         depthwise_forward(x, wt, g, &mut y);
         return y;
     }
+    if g.is_pointwise() {
+        // Y_n[co, P] = W[co, ci] * X_n[ci, P], straight from and into NCHW.
+        let (ci, co, pix) = (g.ci, g.co, g.pixels());
+        y.par_chunks_mut(co * pix)
+            .zip(x.par_chunks(ci * pix))
+            .for_each(|(yn, xn)| {
+                gemm_f32(
+                    co,
+                    pix,
+                    ci,
+                    yn,
+                    pix,
+                    false,
+                    wt,
+                    ci as isize,
+                    1,
+                    xn,
+                    pix as isize,
+                    1,
+                    Parallelism::None,
+                );
+            });
+        return y;
+    }
     let (cog, kd, pix) = (g.cog(), g.kdim(), g.pixels());
     let nc = g.chunk();
     let chunks = g.n.div_ceil(nc);
@@ -322,6 +352,30 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         depthwise_backward_data(dy, wt, g, &mut dx);
         return dx;
     }
+    if g.is_pointwise() {
+        // dX_n[ci, P] = W^T[ci, co] * dY_n[co, P].
+        let (ci, co, pix) = (g.ci, g.co, g.pixels());
+        dx.par_chunks_mut(ci * pix)
+            .zip(dy.par_chunks(co * pix))
+            .for_each(|(dxn, dyn_)| {
+                gemm_f32(
+                    ci,
+                    pix,
+                    co,
+                    dxn,
+                    pix,
+                    false,
+                    wt,
+                    1,
+                    ci as isize,
+                    dyn_,
+                    pix as isize,
+                    1,
+                    Parallelism::None,
+                );
+            });
+        return dx;
+    }
     let (cog, kd, pix) = (g.cog(), g.kdim(), g.pixels());
     let nc = g.chunk();
     let chunks = g.n.div_ceil(nc);
@@ -368,6 +422,9 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
         depthwise_backward_weight(x, dy, g, &mut dw);
         return dw;
     }
+    if g.is_pointwise() {
+        return pointwise_backward_weight(x, dy, g);
+    }
     let (cog, kd, pix) = (g.cog(), g.kdim(), g.pixels());
     let nc = g.chunk();
     let chunks = g.n.div_ceil(nc);
@@ -408,6 +465,49 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
         })
         .collect();
     let mut dw = vec![0.0f32; wlen];
+    for part in partials {
+        for (a, b) in dw.iter_mut().zip(part) {
+            *a += b;
+        }
+    }
+    dw
+}
+
+/// dW[co, ci] = sum_n dY_n[co, P] * X_n^T[P, ci], one partial sum per chunk of samples,
+/// added in a fixed order.
+fn pointwise_backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let (ci, co, pix) = (g.ci, g.co, g.pixels());
+    let threads = rayon::current_num_threads().max(1);
+    let nc = g.n.div_ceil(threads).max(1);
+    let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(nc))
+        .into_par_iter()
+        .map(|c| {
+            let mut dw = vec![0.0f32; co * ci];
+            for n in c * nc..((c + 1) * nc).min(g.n) {
+                let (xn, dyn_) = (
+                    &x[n * ci * pix..][..ci * pix],
+                    &dy[n * co * pix..][..co * pix],
+                );
+                gemm_f32(
+                    co,
+                    ci,
+                    pix,
+                    &mut dw,
+                    ci,
+                    true,
+                    dyn_,
+                    pix as isize,
+                    1,
+                    xn,
+                    1,
+                    pix as isize,
+                    Parallelism::None,
+                );
+            }
+            dw
+        })
+        .collect();
+    let mut dw = vec![0.0f32; co * ci];
     for part in partials {
         for (a, b) in dw.iter_mut().zip(part) {
             *a += b;
