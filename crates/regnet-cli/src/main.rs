@@ -2,6 +2,7 @@
 //! only parses arguments and prints; the work is done by the library crates.
 
 mod commands;
+mod engine;
 mod model_args;
 
 use std::process::ExitCode;
@@ -24,7 +25,7 @@ enum Command {
     Info(commands::info::Args),
     /// Eval-mode logits of the tensor `input` of a safetensors file.
     Forward(commands::forward::Args),
-    /// Convert pycls, timm or torchvision weights to regnet's safetensors.
+    /// Convert pycls, timm or torchvision weights to regnet's safetensors, or a model to ONNX.
     Export(commands::export::Args),
     /// Top-5 ImageNet classes of JPEG/PNG images.
     Predict(commands::predict::Args),

@@ -124,3 +124,56 @@ fn two_design_spaces_trained_collected_and_compared() {
     assert!(html.contains("2 Error EDF") && html.contains("5 Best and worst models"));
     assert!(out.join("edf_normalized.svg").is_file());
 }
+
+/// Two `regnet sweep launch` processes on one sweep (as two terminals or machines would
+/// start them): every job is trained exactly once, by one of them.
+#[test]
+fn two_concurrent_launch_processes_train_each_job_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A fake trainer that records each invocation and runs long enough to overlap.
+    let trainer = tmp.path().join("train.sh");
+    std::fs::write(
+        &trainer,
+        "mkdir -p \"$2\"; echo $$ >> \"$2/invocations\"; sleep 0.3\n\
+         echo 'json_stats: {\"_type\": \"test_epoch\", \"epoch\": \"1/1\", \"top1_err\": 50.0}'\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "NAME: twice\nROOT_DIR: sweeps\nSETUP:\n  NUM_CONFIGS: 6\n  RNG_SEED: 2\n  \
+         DESIGN_SPACE: {{NAME: RegNetX, NUM_STAGES: 3, STEM_TYPE: res_stem_cifar}}\n  \
+         BASE_CFG: {{MODEL: {{NUM_CLASSES: 10}}, TRAIN: {{IM_SIZE: 32}}}}\n\
+         LAUNCH:\n  MAX_RETRY: 0\n  COMMAND: \"sh {} {{cfg}} {{out_dir}}\"\n",
+        trainer.display()
+    );
+    let file = tmp.path().join("twice.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let file = file.to_str().unwrap();
+    ok(&["sweep", "setup", "--sweep-cfg", file]);
+    let launch = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_regnet"))
+            .args(["sweep", "launch", "--sweep-cfg", file, "-j", "2", "-q"])
+            .output()
+            .expect("regnet runs")
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(launch);
+        let b = s.spawn(launch);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for out in [&a, &b] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let logs = tmp.path().join("sweeps/twice/logs");
+    let mut pids = std::collections::BTreeSet::new();
+    for i in 0..6 {
+        let runs = std::fs::read_to_string(logs.join(format!("{i:06}/invocations"))).unwrap();
+        assert_eq!(runs.lines().count(), 1, "job {i} ran once: {runs:?}");
+        pids.insert(runs.trim().to_string());
+        assert!(!logs.join(format!("{i:06}/sweep_job.lock")).exists());
+    }
+    assert_eq!(pids.len(), 6, "each run is its own trainer process");
+}

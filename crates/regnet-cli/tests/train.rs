@@ -150,8 +150,15 @@ fn killed_run_resumes_to_the_same_result() {
     );
     ok(&["info", "--cfg", a.join("config.yaml").to_str().unwrap()]);
     assert!(a.join("curves.svg").exists());
-    // A second start of a finished run does nothing.
-    ok(&args_a.iter().map(String::as_str).collect::<Vec<_>>());
+    // A second start of a finished run does nothing, and reports the last epoch's error
+    // (it printed NaN before).
+    let mut again: Vec<&str> = args_a.iter().map(String::as_str).collect();
+    again.push("--json");
+    let v: serde_json::Value = serde_json::from_str(&ok(&again)).unwrap();
+    assert!(
+        (v["test_err"].as_f64().unwrap() - logged).abs() < 1e-6,
+        "{v} vs {last_test}"
+    );
 }
 
 #[test]
@@ -192,8 +199,48 @@ fn bad_training_configs_are_errors() {
     );
     let err = fails(&["train", "OUT_DIR", o, "OPTIM.LR_POLICY", "cosine"]);
     assert!(err.contains("OPTIM.LR_POLICY"), "{err}");
+    let err = fails(&["train", "OUT_DIR", o, "TRAIN.MIXED_PRECISION", "True"]);
+    assert!(err.contains("TRAIN.MIXED_PRECISION"), "{err}");
+    let err = fails(&["train", "OUT_DIR", o, "TRAIN.AUGMENT", "AutoAugment"]);
+    assert!(err.contains("TRAIN.AUGMENT"), "{err}");
     let err = fails(&["train", "OUT_DIR", o, "EXT.DATA_PATH", "/nonexistent/data"]);
     assert!(err.contains("/nonexistent/data"), "{err}");
     let err = fails(&["train", "OUT_DIR", o, "MODEL.NUM_CLASSES", "5"]);
     assert!(err.contains("MODEL.NUM_CLASSES"), "{err}");
+}
+
+/// AdamW trains, checkpoints its moments and steps, and a run resumed from the epoch-1
+/// checkpoint ends bit-for-bit where the uninterrupted run ended (lost moments would not).
+#[test]
+fn adamw_resumes_to_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("adamw");
+    let mut a = args(&out);
+    let pos = a.iter().position(|s| s == "OPTIM.MAX_EPOCH").unwrap();
+    a[pos + 1] = "2".into();
+    for (k, v) in [("OPTIM.OPTIMIZER", "adamw"), ("OPTIM.BASE_LR", "0.003")] {
+        a.extend([k.to_string(), v.to_string()]);
+    }
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    ok(&a);
+    let (first, _) = read_safetensors_tensors(&checkpoint(&out, 2)).unwrap();
+    assert!(
+        first
+            .tensors
+            .keys()
+            .any(|k| k.starts_with("momentum_buffer.exp_avg_sq.")),
+        "Adam state is checkpointed"
+    );
+    std::fs::remove_file(checkpoint(&out, 2)).unwrap();
+    ok(&a);
+    let (again, _) = read_safetensors_tensors(&checkpoint(&out, 2)).unwrap();
+    assert_eq!(first, again, "resumed AdamW run differs");
+    // The state of one optimizer does not resume another.
+    let sgd: Vec<&str> = a
+        .iter()
+        .map(|s| if *s == "adamw" { "sgd" } else { s })
+        .collect();
+    std::fs::remove_file(checkpoint(&out, 2)).unwrap();
+    let err = fails(&sgd);
+    assert!(err.contains("OPTIM.OPTIMIZER is sgd"), "{err}");
 }

@@ -8,13 +8,21 @@
 //! yacs, strings that read as numbers are numbers (`WEIGHT_DECAY: 5e-5` is a string to
 //! YAML 1.1 readers).
 //!
+//! Keys that take one of a fixed set of names are typed ([`crate::choices`]): a name outside
+//! the set is an error naming the key and the names allowed, when the config loads.
+//!
 //! Keys that pycls does not have live in the `EXT` section, which is left out of dumps
 //! while it holds its defaults, so that dumps of plain pycls configs stay pycls configs.
 
 use serde::{Deserialize, Serialize};
 use serde_norway::{Mapping, Value};
 
+pub use crate::choices::{ChannelOrder, LossFun, LrPolicy, OnCorrupt, Optimizer};
 use crate::error::{Error, Origin, Result, closest};
+use crate::limits::{
+    MAX_BATCH, MAX_BLOCKS, MAX_CLASSES, MAX_CONFIG_BYTES, MAX_EPOCHS, MAX_IM_SIZE, MAX_LIST,
+    MAX_WIDTH, check_yaml_nesting,
+};
 use crate::regnet::{RegNet, Rounding};
 use crate::spec::{Activation, AnyNet, Arch, EffNet, EffStage, NetSpec, Stage, StemType};
 
@@ -44,8 +52,8 @@ section!(
         depth: usize = 0usize,
         /// Number of classes.
         num_classes: usize = 10usize,
-        /// Loss function.
-        loss_fun: String = "cross_entropy",
+        /// Loss function (pycls has only `cross_entropy`).
+        loss_fun: LossFun = LossFun::CrossEntropy,
         /// `relu` or `silu`/`swish`.
         activation_fun: String = "relu",
         /// In-place activations (no effect here).
@@ -219,13 +227,13 @@ section!(
     /// `OPTIM`: optimizer and learning-rate schedule.
     OptimCfg {
         /// `sgd`, `adam` or `adamw`.
-        optimizer: String = "sgd",
+        optimizer: Optimizer = Optimizer::Sgd,
         /// Base learning rate.
         base_lr: f64 = 0.1,
         /// Final learning rate, as a fraction of the base.
         min_lr: f64 = 0.0,
         /// `cos`, `exp`, `lin` or `steps`.
-        lr_policy: String = "cos",
+        lr_policy: LrPolicy = LrPolicy::Cos,
         /// Epochs at which the `steps` policy multiplies the rate by `LR_MULT`.
         steps: Vec<usize> = Vec::<usize>::new(),
         /// Multiplier of the `steps` policy.
@@ -389,11 +397,11 @@ section!(
         /// Test on the first N test images only (0: all).
         test_subset: usize = 0usize,
         /// A corrupt image: `fail` (stop with its path) or `skip` (count, log, go on).
-        on_corrupt: String = "fail",
+        on_corrupt: OnCorrupt = OnCorrupt::Fail,
         /// `cpu`, or `gpu` in builds with the `gpu` feature.
         device: String = "cpu",
         /// Channel order fed to ImageNet-style models: `rgb`, or `bgr` as pycls does.
-        channel_order: String = "rgb",
+        channel_order: ChannelOrder = ChannelOrder::Rgb,
         /// Pad, crop and flip augmentation of gray (MNIST-style) training images.
         gray_augment: bool = true,
         /// Decoding threads of the data loader (0: as many as cores).
@@ -544,17 +552,23 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Merges the YAML file at `path` into this config.
+    /// Merges the YAML file at `path` into this config (at most
+    /// [`MAX_CONFIG_BYTES`](crate::limits::MAX_CONFIG_BYTES) long).
     pub fn merge_file(&mut self, path: &str) -> Result<()> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_string(),
-            source,
-        })?;
+        let text = read_config_file(path)?;
         self.merge_yaml(&text, Origin::File(path.to_string()))
     }
 
-    /// Merges YAML text into this config; errors name `origin`.
+    /// Merges YAML text into this config; errors name `origin`. A leading UTF-8 byte-order
+    /// mark is skipped; collections nested deeper than
+    /// [`MAX_YAML_NESTING`](crate::limits::MAX_YAML_NESTING) are refused before parsing.
     pub fn merge_yaml(&mut self, text: &str, origin: Origin) -> Result<()> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            let msg = format!("larger than {MAX_CONFIG_BYTES} bytes: not a config");
+            return Err(Error::config(&origin, "<yaml>", msg));
+        }
+        check_yaml_nesting(text).map_err(|m| Error::config(&origin, "<yaml>", m))?;
         let input: Value = serde_norway::from_str(text)
             .map_err(|e| Error::config(&origin, "<yaml>", e.to_string()))?;
         let input = match input {
@@ -591,6 +605,11 @@ impl Config {
         let mut tree = self.tree();
         for pair in pairs.chunks(2) {
             let (key, raw) = (pair[0].as_ref(), pair[1].as_ref());
+            if key.split('.').any(str::is_empty) {
+                let msg = "empty key or key part (give KEY VALUE pairs, keys like REGNET.DEPTH)";
+                return Err(Error::config(&origin, format!("`{key}`"), msg));
+            }
+            check_yaml_nesting(raw).map_err(|m| Error::config(&origin, key, m))?;
             let value = parse_override_value(raw);
             // Build a nested mapping {A: {B: value}} and merge it like a file.
             let mut nested = value;
@@ -628,10 +647,82 @@ impl Config {
             let msg = e.into_inner().to_string();
             Error::config(origin, path, msg)
         })?;
+        parsed.check_limits(origin)?;
         *self = Config {
             origin: keep,
             ..parsed
         };
+        Ok(())
+    }
+
+    /// Checks the counts and sizes of the config against [`crate::limits`] (network counts
+    /// are checked again, with the stage named, when the network is built).
+    fn check_limits(&self, origin: &Origin) -> Result<()> {
+        let r = &self.regnet;
+        let checks = [
+            ("MODEL.NUM_CLASSES", self.model.num_classes, MAX_CLASSES),
+            ("MODEL.DEPTH", self.model.depth, 3 * MAX_BLOCKS),
+            ("REGNET.DEPTH", r.depth, MAX_BLOCKS),
+            ("REGNET.W0", r.w0, MAX_WIDTH),
+            ("REGNET.GROUP_W", r.group_w, MAX_WIDTH),
+            ("REGNET.STEM_W", r.stem_w, MAX_WIDTH),
+            ("REGNET.HEAD_W", r.head_w, MAX_WIDTH),
+            ("ANYNET.STEM_W", self.anynet.stem_w, MAX_WIDTH),
+            ("ANYNET.HEAD_W", self.anynet.head_w, MAX_WIDTH),
+            ("EN.STEM_W", self.en.stem_w, MAX_WIDTH),
+            ("EN.HEAD_W", self.en.head_w, MAX_WIDTH),
+            ("RESNET.NUM_GROUPS", self.resnet.num_groups, MAX_WIDTH),
+            (
+                "RESNET.WIDTH_PER_GROUP",
+                self.resnet.width_per_group,
+                MAX_WIDTH,
+            ),
+            ("EXT.IN_CHANNELS", self.ext.in_channels, MAX_WIDTH),
+            ("TRAIN.IM_SIZE", self.train.im_size, MAX_IM_SIZE),
+            ("TEST.IM_SIZE", self.test.im_size, MAX_IM_SIZE),
+            ("TRAIN.BATCH_SIZE", self.train.batch_size, MAX_BATCH),
+            ("TEST.BATCH_SIZE", self.test.batch_size, MAX_BATCH),
+            ("OPTIM.MAX_EPOCH", self.optim.max_epoch, MAX_EPOCHS),
+            ("OPTIM.WARMUP_EPOCHS", self.optim.warmup_epochs, MAX_EPOCHS),
+        ];
+        for (key, value, max) in checks {
+            if value > max {
+                let msg = format!("{value} is above the limit of {max}");
+                return Err(Error::config(origin, key, msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses the keys training cannot act on, so that none is silently ignored:
+    /// `TRAIN.MIXED_PRECISION True` (training runs in float32) and a non-empty
+    /// `TRAIN.AUGMENT` (AutoAugment and RandAugment are not implemented yet); and, with
+    /// Adam or AdamW, betas outside `[0, 1)`, which `torch.optim` refuses too.
+    pub fn check_trainable(&self) -> Result<()> {
+        if self.optim.optimizer != Optimizer::Sgd {
+            for (key, beta) in [
+                ("OPTIM.BETA1", self.optim.beta1),
+                ("OPTIM.BETA2", self.optim.beta2),
+            ] {
+                if !(0.0..1.0).contains(&beta) {
+                    return Err(self.err(key, format!("{beta} is not in [0, 1)")));
+                }
+            }
+        }
+        if self.train.mixed_precision {
+            return Err(self.err(
+                "TRAIN.MIXED_PRECISION",
+                "True is not supported: regnet trains in float32; set it to False",
+            ));
+        }
+        if !self.train.augment.is_empty() {
+            let msg = format!(
+                "`{}` is not supported yet: AutoAugment and RandAugment policies are not \
+                 implemented in regnet; leave it empty",
+                self.train.augment
+            );
+            return Err(self.err("TRAIN.AUGMENT", msg));
+        }
         Ok(())
     }
 
@@ -905,6 +996,28 @@ fn spec_msg(e: Error) -> String {
     }
 }
 
+/// Reads a config file of at most [`MAX_CONFIG_BYTES`], as UTF-8.
+fn read_config_file(path: &str) -> Result<String> {
+    use std::io::Read;
+    let io = |error: std::io::Error| Error::Io {
+        path: path.to_string(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        let msg = format!("larger than {MAX_CONFIG_BYTES} bytes: not a config file");
+        return Err(Error::config(&Origin::File(path.into()), "<yaml>", msg));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let msg = format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to());
+        Error::config(&Origin::File(path.into()), "<yaml>", msg)
+    })
+}
+
 fn merged_origin(old: &Origin, new: &Origin) -> Origin {
     match (old, new) {
         (Origin::File(f), Origin::CommandLine) => {
@@ -940,6 +1053,12 @@ fn merge_into(tree: &mut Value, input: Value, prefix: &str, origin: &Origin) -> 
             ));
         };
         let full = format!("{prefix}{name}");
+        if let Value::Sequence(items) = &v
+            && items.len() > MAX_LIST
+        {
+            let msg = format!("has {} entries, above the limit of {MAX_LIST}", items.len());
+            return Err(Error::config(origin, full, msg));
+        }
         if DEPRECATED_KEYS.contains(&full.as_str()) {
             continue;
         }

@@ -49,13 +49,14 @@ pub enum Error {
         /// A "did you mean" suggestion, possibly empty.
         hint: String,
     },
-    /// File system errors, with the path.
-    #[error("{path}: {source}")]
+    /// File system errors, with the path. The I/O error is part of the message, not a
+    /// `source()`, so that printing the error chain does not repeat it.
+    #[error("{path}: {error}")]
     Io {
         /// Path that failed.
         path: String,
         /// Underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -65,17 +66,34 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Shorthand for [`Error::Spec`].
     pub fn spec(msg: impl Into<String>) -> Self {
-        Error::Spec(msg.into())
+        Error::Spec(one_line(msg.into()))
     }
 
-    /// Shorthand for [`Error::Config`].
+    /// Shorthand for [`Error::Config`]. Control characters in the key and message (a key
+    /// read from a broken file can hold a newline) are escaped, keeping the message one line.
     pub fn config(origin: &Origin, key: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config {
             origin: origin.clone(),
-            key: key.into(),
-            message: message.into(),
+            key: one_line(key.into()),
+            message: one_line(message.into()),
         }
     }
+}
+
+/// `s` with control characters escaped (`\n`), so that it prints on one line.
+pub fn one_line(s: String) -> String {
+    if !s.chars().any(char::is_control) {
+        return s;
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.

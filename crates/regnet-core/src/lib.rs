@@ -11,9 +11,12 @@
 //! assert_eq!(cx.params, 2_684_792);
 //! ```
 
+pub mod choices;
 pub mod complexity;
 pub mod config;
 pub mod error;
+pub mod fast_complexity;
+pub mod limits;
 pub mod network;
 pub mod recipe;
 pub mod regnet;

@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::limits::{MAX_STAGES, MAX_WIDTH};
 use crate::spec::{Activation, AnyNet, Arch, BlockType, EffNet, NetSpec, StemType};
 
 /// A 2-d convolution with "same" padding `(k - 1) / 2`.
@@ -293,19 +294,46 @@ fn conv(w_in: usize, w_out: usize, k: usize, stride: usize, groups: usize) -> Co
 }
 
 impl Network {
-    /// Expands and validates a spec.
+    /// Expands and validates a spec. Counts are checked against [`crate::limits`] before
+    /// anything is allocated from them, and every layer's width after the expansion.
     pub fn from_spec(spec: &NetSpec) -> Result<Network> {
+        crate::limits::check_spec(spec)?;
         if spec.in_channels == 0 {
             return Err(Error::spec("input channels must be positive"));
         }
         if spec.num_classes == 0 {
             return Err(Error::spec("number of classes must be positive"));
         }
-        match &spec.arch {
-            Arch::AnyNet(a) => anynet(spec, a),
-            Arch::RegNet(r) => anynet(spec, &r.anynet()?),
-            Arch::EffNet(e) => effnet(spec, e),
+        let net = match &spec.arch {
+            Arch::AnyNet(a) => anynet(spec, a)?,
+            Arch::RegNet(r) => {
+                let a = r.anynet()?;
+                crate::limits::check("RegNet stages", a.stages.len(), MAX_STAGES)?;
+                anynet(spec, &a)?
+            }
+            Arch::EffNet(e) => effnet(spec, e)?,
+        };
+        net.check_widths()?;
+        Ok(net)
+    }
+
+    /// Checks every derived width (bottleneck, SE, expanded) against [`MAX_WIDTH`], so that
+    /// shapes and complexity stay small, exact numbers.
+    fn check_widths(&self) -> Result<()> {
+        for (owner, cb) in self.conv_bns() {
+            let c = &cb.conv;
+            let name = cb.conv_path(owner);
+            crate::limits::check(&format!("{name}: width"), c.w_in.max(c.w_out), MAX_WIDTH)?;
         }
+        for b in &self.blocks {
+            for op in &b.ops {
+                if let Op::Se(se) = op {
+                    let name = format!("{}.{}: SE width", b.key, se.key);
+                    crate::limits::check(&name, se.w_se, MAX_WIDTH)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every tensor of the model's state dict (weights, biases, BN affine and running

@@ -25,7 +25,7 @@ pub fn fashion_mnist() -> Config {
     c.regnet.wm = 2.5;
     c.regnet.group_w = 8;
     c.optim.base_lr = 0.1;
-    c.optim.lr_policy = "cos".into();
+    c.optim.lr_policy = crate::config::LrPolicy::Cos;
     c.optim.max_epoch = 5;
     c.optim.momentum = 0.9;
     c.optim.nesterov = true;

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::limits::{MAX_BLOCKS, MAX_WIDTH, check};
 use crate::spec::{AnyNet, BlockType, Stage, StemType};
 
 /// Widths are quantized to multiples of this.
@@ -101,14 +102,27 @@ pub fn check_params(wa: f64, w0: usize, wm: f64, depth: usize) -> Result<()> {
     if depth == 0 {
         return Err(Error::spec("RegNet depth must be at least 1"));
     }
-    Ok(())
+    check("RegNet depth", depth, MAX_BLOCKS)?;
+    check("RegNet w0", w0, MAX_WIDTH)
+}
+
+/// A quantized width `w0 * wm^k` rounded to a multiple of [`QUANT`], checked against
+/// [`MAX_WIDTH`] before it becomes an integer (a huge `wa` or `wm` must not saturate and wrap).
+fn quantized_width(w: f64) -> Result<usize> {
+    let q = (w / QUANT as f64).round_ties_even();
+    let v = q * QUANT as f64;
+    if v.is_nan() || v > MAX_WIDTH as f64 {
+        return Err(Error::spec(format!(
+            "RegNet parameters generate a block width of {w:.0}, above the limit of {MAX_WIDTH}"
+        )));
+    }
+    Ok(q as usize * QUANT)
 }
 
 /// Generates per-block and per-stage widths with pycls's float64, half-to-even arithmetic.
 pub fn generate_widths(wa: f64, w0: usize, wm: f64, depth: usize) -> Result<Widths> {
     check_params(wa, w0, wm, depth)?;
     let w0f = w0 as f64;
-    let q = QUANT as f64;
     let ws_cont: Vec<f64> = (0..depth).map(|j| j as f64 * wa + w0f).collect();
     let ks: Vec<f64> = ws_cont
         .iter()
@@ -116,8 +130,8 @@ pub fn generate_widths(wa: f64, w0: usize, wm: f64, depth: usize) -> Result<Widt
         .collect();
     let ws_all: Vec<usize> = ks
         .iter()
-        .map(|&k| ((w0f * wm.powf(k)) / q).round_ties_even() as usize * QUANT)
-        .collect();
+        .map(|&k| quantized_width(w0f * wm.powf(k)))
+        .collect::<Result<_>>()?;
     let total_stages = ks.iter().cloned().fold(0.0, f64::max) as usize + 1;
     Ok(group_stages(ws_cont, ws_all, total_stages))
 }
@@ -136,8 +150,12 @@ pub fn generate_widths_tv(wa: f64, w0: usize, wm: f64, depth: usize) -> Result<W
         .collect();
     let ws_all: Vec<usize> = ks
         .iter()
-        .map(|&k| ((w032 * wm32.powf(k)) / QUANT as f32).round_ties_even() as usize * QUANT)
-        .collect();
+        .map(|&k| {
+            quantized_width(
+                ((w032 * wm32.powf(k)) / QUANT as f32).round_ties_even() as f64 * QUANT as f64,
+            )
+        })
+        .collect::<Result<_>>()?;
     let total_stages = ks.iter().cloned().fold(0.0, f32::max) as usize + 1;
     let ws_cont = ws_cont32.iter().map(|&u| u as f64).collect();
     Ok(group_stages(ws_cont, ws_all, total_stages))
@@ -222,6 +240,13 @@ fn check_compat_inputs(ws: &[usize], bs: &[f64], gs: &[usize]) -> Result<()> {
         if w == 0 || g == 0 || !(b > 0.0 && b.is_finite()) {
             return Err(Error::spec(format!(
                 "width {w}, bottleneck multiplier {b} and group width {g} must all be positive"
+            )));
+        }
+        check("width", w, MAX_WIDTH)?;
+        check("group width", g, MAX_WIDTH)?;
+        if b > MAX_WIDTH as f64 {
+            return Err(Error::spec(format!(
+                "bottleneck multiplier {b} is above the limit of {MAX_WIDTH}"
             )));
         }
         if b > 1.0 && b.fract() != 0.0 {

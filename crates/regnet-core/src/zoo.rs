@@ -304,7 +304,7 @@ impl ZooModel {
     pub fn config(&self) -> Config {
         let mut c = Config::default();
         c.model.num_classes = 1000;
-        c.optim.lr_policy = "cos".into();
+        c.optim.lr_policy = crate::config::LrPolicy::Cos;
         c.optim.base_lr = self.recipe.base_lr;
         c.optim.max_epoch = 100;
         c.optim.momentum = 0.9;

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dataset::{DatasetKind, Split};
 use crate::error::{DataError, Result};
+use crate::file::read_file;
 use crate::in_memory::InMemoryDataset;
 use crate::pickle::Pickle;
 
@@ -36,6 +37,12 @@ pub const CIFAR_SIZE: usize = 32;
 
 /// Bytes of one image: 3 planes of 32x32.
 const IMAGE_BYTES: usize = 3 * CIFAR_SIZE * CIFAR_SIZE;
+
+/// The largest batch file read: 1 GiB, 30 times a real batch (about 31 MB).
+pub const MAX_CIFAR_BATCH_BYTES: u64 = 1 << 30;
+
+/// The largest `batches.meta` read (the real one is 158 bytes).
+const MAX_META_BYTES: u64 = 1 << 20;
 
 /// Which of the two distributions a directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +98,7 @@ pub fn open_cifar10(path: &Path, split: Split) -> Result<InMemoryDataset> {
             CifarFormat::Python => dir.join(stem),
             CifarFormat::Binary => dir.join(format!("{stem}.bin")),
         };
-        let bytes = std::fs::read(&file).map_err(|e| DataError::io(&file, e))?;
+        let bytes = read_file(&file, MAX_CIFAR_BATCH_BYTES, "a CIFAR-10 batch")?;
         let (planes, batch_labels) = match format {
             CifarFormat::Python => parse_python_batch(&bytes),
             CifarFormat::Binary => parse_binary_batch(&bytes),
@@ -145,6 +152,9 @@ fn parse_python_batch(bytes: &[u8]) -> std::result::Result<(Vec<u8>, Vec<u16>), 
             "'data' has shape {shape:?}, expected (n, {IMAGE_BYTES})"
         ));
     }
+    if shape[0] == 0 {
+        return Err("no images: 'data' has shape (0, 3072)".into());
+    }
     let labels = pk.int_list(labels).map_err(|m| format!("'labels': {m}"))?;
     if labels.len() != shape[0] {
         return Err(format!("{} labels for {} images", labels.len(), shape[0]));
@@ -160,7 +170,10 @@ fn parse_python_batch(bytes: &[u8]) -> std::result::Result<(Vec<u8>, Vec<u16>), 
 /// The planes and labels of a binary batch: records of a label byte and 3072 pixel bytes.
 fn parse_binary_batch(bytes: &[u8]) -> std::result::Result<(Vec<u8>, Vec<u16>), String> {
     let record = 1 + IMAGE_BYTES;
-    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
+    if bytes.is_empty() {
+        return Err("no images: the file is empty".into());
+    }
+    if !bytes.len().is_multiple_of(record) {
         return Err(format!(
             "{} bytes is not a whole number of {record}-byte records (truncated?)",
             bytes.len()
@@ -185,14 +198,14 @@ fn class_names(dir: &Path, format: CifarFormat) -> Result<Vec<String>> {
     if !file.is_file() {
         return Ok(CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
     }
-    let bytes = std::fs::read(&file).map_err(|e| DataError::io(&file, e))?;
+    let bytes = read_file(&file, MAX_META_BYTES, "a CIFAR-10 class list")?;
     let names = match format {
         CifarFormat::Python => {
             let pk = Pickle::parse(&bytes).map_err(|m| DataError::format(&file, m))?;
             let list = pk
                 .dict_get(pk.root(), "label_names")
                 .ok_or_else(|| DataError::format(&file, "no 'label_names' key"))?;
-            pk.string_list(list)
+            pk.string_list(list, CIFAR10_CLASSES.len())
                 .map_err(|m| DataError::format(&file, format!("'label_names': {m}")))?
         }
         CifarFormat::Binary => String::from_utf8_lossy(&bytes)

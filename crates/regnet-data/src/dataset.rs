@@ -169,6 +169,12 @@ pub trait Dataset: Send + Sync + fmt::Debug {
         format!("sample {index}")
     }
 
+    /// Names where the images come from, for messages about the whole data set (a split
+    /// with no images, say): a file or a directory.
+    fn source(&self) -> String {
+        format!("{:?}", self.kind())
+    }
+
     /// Every label, in sample order.
     fn labels(&self) -> Vec<usize> {
         (0..self.len()).map(|i| self.label(i)).collect()

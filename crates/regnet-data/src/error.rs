@@ -2,9 +2,16 @@
 //!
 //! Every error that comes from a file names that file, so a run that stops on bad data says
 //! which file to look at (and for a sample inside a file, which sample).
+//!
+//! Messages are one line and say everything themselves: no variant exposes an inner error as
+//! its `source()`, because a printer that walks the chain (`anyhow`'s `{:#}`) would then print
+//! the inner message a second time ("X: msg: msg"). File names are shown with control
+//! characters escaped, so a hostile file name cannot break a message (or a log) into lines.
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+use crate::dataset::Split;
 
 /// Shorthand for `Result<T, DataError>`.
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
@@ -14,17 +21,16 @@ pub type Result<T, E = DataError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// A file or directory could not be read (missing, permissions, ...).
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", show_path(path))]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
+        /// The operating system's error (part of the message, not a `source()`).
+        error: io::Error,
     },
     /// A data file is malformed: bad magic number, truncated, inconsistent sizes, a label
-    /// out of range, an unexpected pickle structure...
-    #[error("{}: {message}", path.display())]
+    /// out of range, an unexpected pickle structure, a size over a limit...
+    #[error("{}: {message}", show_path(path))]
     Format {
         /// The file.
         path: PathBuf,
@@ -32,7 +38,7 @@ pub enum DataError {
         message: String,
     },
     /// An image file could not be decoded (corrupt, truncated, not an image).
-    #[error("{}: cannot decode image: {message}", path.display())]
+    #[error("{}: cannot decode image: {message}", show_path(path))]
     Decode {
         /// The image file.
         path: PathBuf,
@@ -65,6 +71,17 @@ pub enum DataError {
     /// An option is out of range (batch size 0, test size below train size, ...).
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// A split that would train or test on no image at all: it has none, it is smaller than
+    /// one batch when the last partial batch is dropped, or every image was skipped as corrupt.
+    #[error("the {split} split at {dataset} {problem}")]
+    EmptySplit {
+        /// Which split.
+        split: Split,
+        /// Where its images are ([`Dataset::source`](crate::Dataset::source)).
+        dataset: String,
+        /// What leaves it empty, from "has no images" on.
+        problem: String,
+    },
 }
 
 impl DataError {
@@ -78,17 +95,71 @@ impl DataError {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 
     pub(crate) fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         DataError::Format {
             path: path.into(),
-            message: message.into(),
+            message: one_line(&message.into()),
         }
+    }
+
+    pub(crate) fn empty_split(split: Split, dataset: String, problem: impl Into<String>) -> Self {
+        DataError::EmptySplit {
+            split,
+            dataset,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A path for a one-line message: as `Path::display` shows it, with control characters
+/// (newlines, escapes) written as Rust escapes.
+pub fn show_path(path: &Path) -> String {
+    one_line(&path.display().to_string())
+}
+
+/// `text` with its control characters written as Rust escapes (`\n`, `\u{1b}`), so that text
+/// from a file or a decoder stays on one line.
+pub fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_name_the_file_once_and_have_no_source() {
+        let e = DataError::io(
+            "/d/x\nidx",
+            io::Error::new(io::ErrorKind::NotFound, "not found"),
+        );
+        assert_eq!(e.to_string(), "/d/x\\nidx: not found");
+        assert!(std::error::Error::source(&e).is_none());
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(one_line("a\nb\tc"), "a\\nb\\tc");
+        assert_eq!(one_line("plain é"), "plain é");
+        let e = DataError::format(Path::new("a\nb"), "bad");
+        assert_eq!(e.to_string(), "a\\nb: bad");
     }
 }

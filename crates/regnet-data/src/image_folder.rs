@@ -16,13 +16,27 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::dataset::{Dataset, DatasetKind, Image, Split};
-use crate::error::{DataError, Result};
+use crate::error::{DataError, Result, one_line, show_path};
+use crate::file::read_file;
 
 /// The file extensions listed as images (compared without case).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+
+/// The largest image file read: 256 MiB (a 100-megapixel JPEG is about 50 MB).
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+
+/// The longest side of an image decoded: 2^15 pixels, the most JPEG allows (65 535) halved;
+/// an ImageNet image has at most a few thousand.
+pub const MAX_IMAGE_SIDE: u32 = 1 << 15;
+
+/// The most memory the decoder may use for one image (what `image` takes as its default):
+/// 512 MiB, room for a 12 000 x 12 000 RGB image. A header that promises more (a small
+/// file claiming 100 000 x 100 000 pixels, say) makes the image corrupt, not the process
+/// abort.
+pub const MAX_IMAGE_DECODE_BYTES: u64 = 512 << 20;
 
 /// A folder of class directories of images.
 #[derive(Clone)]
@@ -210,7 +224,11 @@ impl Dataset for ImageFolder {
     }
 
     fn describe(&self, index: usize) -> String {
-        self.path(index).display().to_string()
+        show_path(self.path(index))
+    }
+
+    fn source(&self) -> String {
+        show_path(&self.dir)
     }
 }
 
@@ -220,19 +238,34 @@ impl Dataset for ImageFolder {
 /// [`DataError::Io`] if the file cannot be read, [`DataError::Decode`] if it is not a
 /// complete JPEG or PNG image; both name the file.
 pub fn decode_image_file(path: &Path) -> Result<Image> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = read_file(path, MAX_IMAGE_FILE_BYTES, "an image")?;
     decode_image(&bytes).map_err(|message| DataError::Decode {
         path: path.to_path_buf(),
-        message,
+        message: one_line(&message),
     })
+}
+
+/// The decoder's limits: [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_DECODE_BYTES`].
+fn limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_DECODE_BYTES);
+    limits
 }
 
 /// Decodes JPEG or PNG bytes (the format is guessed from the content, not the name) into an
 /// RGB [`Image`]; the error is the decoder's message.
+///
+/// The header's size is checked against [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_DECODE_BYTES`]
+/// before the pixels are allocated (`ImageReader::into_decoder` sets the limits but leaves
+/// that check to `ImageReader::decode`, which cannot read the EXIF orientation).
 pub fn decode_image(bytes: &[u8]) -> std::result::Result<Image, String> {
-    let reader = ImageReader::new(Cursor::new(bytes))
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
+    let mut limits = limits();
+    reader.limits(limits.clone());
     let format = reader
         .format()
         .ok_or("unknown format (not a JPEG or PNG file)")?;
@@ -240,6 +273,10 @@ pub fn decode_image(bytes: &[u8]) -> std::result::Result<Image, String> {
         return Err("truncated JPEG: no end-of-image marker after the last scan".into());
     }
     let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+    let (w, h) = decoder.dimensions();
+    limits
+        .reserve(decoder.total_bytes())
+        .map_err(|e| format!("{w}x{h} image: {e}"))?;
     let orientation = decoder.orientation().map_err(|e| e.to_string())?;
     let mut im = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
     im.apply_orientation(orientation);

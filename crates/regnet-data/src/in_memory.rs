@@ -139,6 +139,10 @@ impl Dataset for InMemoryDataset {
     fn describe(&self, index: usize) -> String {
         format!("{} #{index}", self.source)
     }
+
+    fn source(&self) -> String {
+        self.source.clone()
+    }
 }
 
 #[cfg(test)]

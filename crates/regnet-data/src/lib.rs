@@ -29,6 +29,7 @@
 //! | transforms, chosen by [`build_transform`] | `transforms.rs`, `transforms/*.rs` |
 //! | seeded randomness per sample | `rng.rs` |
 //! | batches, prefetching, corrupt samples | `loader.rs` |
+//! | reading files with a size limit | `file.rs` |
 //! | errors | `error.rs` |
 
 #![warn(missing_docs)]
@@ -36,6 +37,7 @@
 pub mod cifar;
 pub mod dataset;
 pub mod error;
+mod file;
 pub mod image_folder;
 pub mod in_memory;
 pub mod loader;
@@ -50,8 +52,12 @@ pub use dataset::{Dataset, DatasetKind, Image, Split};
 pub use error::{DataError, Result};
 pub use image_folder::{ImageFolder, decode_image, decode_image_file};
 pub use in_memory::InMemoryDataset;
-pub use loader::{Batch, EpochIter, Loader, LoaderOptions, OnCorrupt, Skipped, Subset};
-pub use mnist::{FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, MNIST_CLASSES, open_mnist, read_idx};
+pub use loader::{
+    Batch, EpochIter, Loader, LoaderOptions, MAX_BATCH_BYTES, OnCorrupt, Skipped, Subset,
+};
+pub use mnist::{
+    FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, MAX_IDX_BYTES, MNIST_CLASSES, open_mnist, read_idx,
+};
 pub use open::{DATASET_NAMES, open_dataset};
 pub use rng::{SampleRng, sample_rng};
 pub use transforms::{ChannelOrder, Transform, TransformOptions, build_transform};

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, Split};
 use crate::error::{DataError, Result};
 use crate::rng::{sample_rng, shuffle_rng, subset_rng};
 use crate::transforms::Transform;
@@ -298,6 +298,53 @@ impl Loader {
     pub fn skipped(&self) -> Vec<Skipped> {
         self.inner.skipped.lock().expect("skip log").clone()
     }
+
+    /// Checks that an epoch has something to give: at least one sample, and at least one
+    /// batch (with `drop_last`, a data set smaller than a batch has none).
+    ///
+    /// # Errors
+    /// [`DataError::EmptySplit`] naming `split` and the data set's
+    /// [`source`](Dataset::source).
+    pub fn check_not_empty(&self, split: Split) -> Result<()> {
+        let (n, bs) = (self.num_samples(), self.inner.options.batch_size);
+        let problem = if n == 0 {
+            "has no images".to_string()
+        } else if self.num_batches() == 0 {
+            format!(
+                "has {n} images, fewer than one batch of {bs} (the last partial batch is \
+                 dropped): an epoch would take no step"
+            )
+        } else {
+            return Ok(());
+        };
+        Err(DataError::empty_split(
+            split,
+            self.inner.dataset.source(),
+            problem,
+        ))
+    }
+
+    /// The error for an epoch that gave no sample because every one was skipped as corrupt
+    /// ([`OnCorrupt::Skip`]): what a caller reports instead of the statistics of nothing.
+    pub fn all_skipped_error(&self, split: Split, epoch: u64) -> DataError {
+        let last = self
+            .inner
+            .skipped
+            .lock()
+            .expect("skip log")
+            .last()
+            .map(|s| format!("; the last: {}", s.message))
+            .unwrap_or_default();
+        DataError::empty_split(
+            split,
+            self.inner.dataset.source(),
+            format!(
+                "gave no image in epoch {}: all {} were skipped as corrupt{last}",
+                epoch + 1,
+                self.num_samples()
+            ),
+        )
+    }
 }
 
 /// The prefetch thread: builds the batches in order and sends them until the end, an error,
@@ -346,8 +393,8 @@ impl Inner {
         );
         let indices = &order[start..(start + bs).min(order.len())];
         let [c, h, w] = self.transform.output_shape();
-        let per = c * h * w;
-        let mut images = vec![0.0f32; indices.len() * per];
+        let mut images = batch_buffer(indices.len(), [c, h, w])?;
+        let per = c * h * w; // no overflow: `batch_buffer` checked the product
         let results: Vec<Result<()>> = self.pool.install(|| {
             images
                 .par_chunks_mut(per)
@@ -403,6 +450,33 @@ impl Inner {
                 message,
             })
     }
+}
+
+/// The most memory one batch of images may take: 8 GiB, 50 times a batch of 256 ImageNet
+/// images of 224x224 (a batch that large would not fit on a device either).
+pub const MAX_BATCH_BYTES: usize = 8 << 30;
+
+/// A zeroed buffer for `n` images of `shape`, or an error when it is over
+/// [`MAX_BATCH_BYTES`] or cannot be had: a batch size or image size from a config can ask
+/// for more memory than there is, which is a bad option, not a reason to abort.
+fn batch_buffer(n: usize, shape: [usize; 3]) -> Result<Vec<f32>> {
+    let [c, h, w] = shape;
+    let too_big = || {
+        DataError::InvalidOption(format!(
+            "a batch of {n} images of {c}x{h}x{w} floats is larger than the \
+             {MAX_BATCH_BYTES}-byte limit (lower the batch size or the image size)"
+        ))
+    };
+    let len = [n, c, h, w, std::mem::size_of::<f32>()]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&bytes| bytes <= MAX_BATCH_BYTES)
+        .ok_or_else(too_big)?
+        / std::mem::size_of::<f32>();
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| too_big())?;
+    v.resize(len, 0.0);
+    Ok(v)
 }
 
 /// The batches of one epoch (see [`Loader::epoch`]). Yields `Err` once, as its last item,

@@ -14,6 +14,7 @@ use flate2::read::MultiGzDecoder;
 
 use crate::dataset::{DatasetKind, Split};
 use crate::error::{DataError, Result};
+use crate::file::read_file;
 use crate::in_memory::InMemoryDataset;
 
 /// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
@@ -48,59 +49,104 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// The largest IDX file read, gzipped or not (its uncompressed size): 8 GiB, 170 times
+/// Fashion-MNIST's training images, so that a header cannot make the reader allocate more.
+pub const MAX_IDX_BYTES: u64 = 8 << 30;
+
+/// Deflate's largest compression ratio (a run of one byte, 258 bytes per 2-bit code): a
+/// gzip file of `n` bytes cannot hold more than about `1032 * n` bytes, so an IDX header in
+/// a small gzip file that promises more is truncated, whatever the rest of the file says.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// The length of the IDX header of `ndims` dimensions: the magic number and one `u32` each.
+fn header_len(ndims: usize) -> usize {
+    4 + 4 * ndims
+}
+
 /// Reads an IDX file of unsigned bytes, gunzipping it first when it starts with the gzip
 /// magic number (whatever its name).
 ///
+/// Sizes are checked before anything is allocated for them: a file (or the uncompressed
+/// data of a gzip file) is at most [`MAX_IDX_BYTES`], the header's dimensions must fit in
+/// what the file can hold, and gzip data is decompressed only as far as the header promises
+/// (plus one byte, to see that nothing follows), so a gzip bomb is refused early.
+///
 /// # Errors
-/// [`DataError::Io`] if it cannot be read; [`DataError::Format`] if the gzip stream is corrupt
-/// or truncated, the magic number is not that of unsigned bytes, or the length does not match
-/// the header.
+/// [`DataError::Io`] if it cannot be read; [`DataError::Format`] if it is too large, the gzip
+/// stream is corrupt or truncated, the magic number is not that of unsigned bytes, or the
+/// length does not match the header.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::format(path, format!("corrupt or truncated gzip data: {e}")))?;
-        out
+    let raw = read_file(path, MAX_IDX_BYTES, "an IDX file")?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        parse_idx_gz(&raw)
     } else {
-        raw
-    };
-    parse_idx(&bytes).map_err(|m| DataError::format(path, m))
+        parse_idx(raw)
+    }
+    .map_err(|m| DataError::format(path, m))
 }
 
-/// Parses the (uncompressed) bytes of an IDX file of unsigned bytes; the error is a message
-/// without the file name.
-fn parse_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
-    if bytes.len() < 4 {
-        return Err(format!(
-            "truncated IDX file: {} bytes, shorter than the 4-byte magic number",
-            bytes.len()
-        ));
-    }
-    let (zeros, ty, ndims) = (&bytes[..2], bytes[2], usize::from(bytes[3]));
-    if zeros != [0, 0] || ty != IDX_UBYTE || ndims == 0 {
+/// Reads the magic number and the dimensions of an IDX header from `r`; returns the
+/// dimensions and the number of values they promise.
+fn read_header(r: &mut impl Read) -> std::result::Result<(Vec<usize>, u64), String> {
+    let mut magic = [0u8; 4];
+    r.read_exact(&mut magic).map_err(|e| {
+        header_error(
+            e,
+            "truncated IDX file: shorter than the 4-byte magic number",
+        )
+    })?;
+    let ndims = usize::from(magic[3]);
+    if magic[..2] != [0, 0] || magic[2] != IDX_UBYTE || ndims == 0 {
         return Err(format!(
             "bad IDX magic number 0x{:02x}{:02x}{:02x}{:02x} (expected 0x000008NN: unsigned bytes, NN dimensions)",
-            bytes[0], bytes[1], bytes[2], bytes[3]
+            magic[0], magic[1], magic[2], magic[3]
         ));
     }
-    let header = 4 + 4 * ndims;
-    if bytes.len() < header {
-        return Err(format!(
-            "truncated IDX header: {} bytes, {ndims} dimensions need {header}",
-            bytes.len()
-        ));
-    }
-    let dims: Vec<usize> = bytes[4..header]
+    let mut raw_dims = vec![0u8; 4 * ndims];
+    r.read_exact(&mut raw_dims).map_err(|e| {
+        header_error(
+            e,
+            &format!(
+                "truncated IDX header: {ndims} dimensions need {} bytes",
+                header_len(ndims)
+            ),
+        )
+    })?;
+    let dims: Vec<usize> = raw_dims
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
     let count = dims
         .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| format!("IDX dimensions {dims:?} overflow"))?;
-    let body = bytes.len() - header;
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .filter(|&n| n <= MAX_IDX_BYTES)
+        .ok_or_else(|| {
+            format!("IDX dimensions {dims:?} promise more than the {MAX_IDX_BYTES}-byte limit")
+        })?;
+    Ok((dims, count))
+}
+
+/// The message of a failed header read: `truncated` at the end of the data, the reader's
+/// own error (a corrupt gzip stream) otherwise.
+fn header_error(e: std::io::Error, truncated: &str) -> String {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        truncated.to_string()
+    } else {
+        format!("corrupt or truncated gzip data: {e}")
+    }
+}
+
+/// Parses the (uncompressed) bytes of an IDX file of unsigned bytes, reusing their buffer
+/// for the values; the error is a message without the file name.
+fn parse_idx(mut bytes: Vec<u8>) -> std::result::Result<IdxArray, String> {
+    let (dims, count) = read_header(&mut &bytes[..]).map_err(|m| {
+        if m.starts_with("truncated") {
+            format!("{m}, found {} bytes", bytes.len())
+        } else {
+            m
+        }
+    })?;
+    let body = (bytes.len() - header_len(dims.len())) as u64;
     if body < count {
         return Err(format!(
             "truncated IDX file: dimensions {dims:?} need {count} bytes of data, found {body}"
@@ -112,10 +158,46 @@ fn parse_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
             body - count
         ));
     }
-    Ok(IdxArray {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+    bytes.drain(..header_len(dims.len()));
+    Ok(IdxArray { dims, data: bytes })
+}
+
+/// Parses a gzipped IDX file, decompressing no more than its header promises.
+fn parse_idx_gz(gz: &[u8]) -> std::result::Result<IdxArray, String> {
+    let mut decoder = MultiGzDecoder::new(gz);
+    // A gzip stream cut short ends like a short file: say which it may be.
+    let (dims, count) = read_header(&mut decoder).map_err(|m| {
+        if m.starts_with("truncated") {
+            format!("{m}, after gunzipping (truncated gzip data?)")
+        } else {
+            m
+        }
+    })?;
+    let most = (gz.len() as u64).saturating_mul(MAX_DEFLATE_RATIO);
+    if count > most {
+        return Err(format!(
+            "truncated IDX file: dimensions {dims:?} need {count} bytes of data, more than a \
+             gzip file of {} bytes can hold",
+            gz.len()
+        ));
+    }
+    let mut data = Vec::new();
+    decoder
+        .take(count + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| format!("corrupt or truncated gzip data: {e}"))?;
+    let found = data.len() as u64;
+    if found < count {
+        return Err(format!(
+            "truncated IDX file: dimensions {dims:?} need {count} bytes of data, found {found}"
+        ));
+    }
+    if found > count {
+        return Err(format!(
+            "IDX file longer than its dimensions {dims:?}: data goes on past {count} bytes"
+        ));
+    }
+    Ok(IdxArray { dims, data })
 }
 
 /// `dir/<name>` if it exists, else `dir/<name>.gz` if that exists.
@@ -170,6 +252,12 @@ pub fn open_mnist(dir: &Path, split: Split, kind: DatasetKind) -> Result<InMemor
             ),
         ));
     };
+    if n == 0 {
+        return Err(DataError::format(
+            &images_path,
+            "no images: the IDX header says 0",
+        ));
+    }
     if rows == 0 || cols == 0 {
         return Err(DataError::format(
             &images_path,
@@ -233,7 +321,7 @@ mod tests {
 
     #[test]
     fn parses_header_and_data() {
-        let a = parse_idx(&idx(&[2, 1, 3], &[1, 2, 3, 4, 5, 6])).unwrap();
+        let a = parse_idx(idx(&[2, 1, 3], &[1, 2, 3, 4, 5, 6])).unwrap();
         assert_eq!(a.dims, vec![2, 1, 3]);
         assert_eq!(a.data, vec![1, 2, 3, 4, 5, 6]);
     }
@@ -242,13 +330,43 @@ mod tests {
     fn rejects_bad_magic_truncation_and_trailing_bytes() {
         let mut bad = idx(&[2], &[1, 2]);
         bad[2] = 0x0d; // float
-        assert!(parse_idx(&bad).unwrap_err().contains("magic"));
-        let e = parse_idx(&idx(&[3], &[1, 2])).unwrap_err();
+        assert!(parse_idx(bad).unwrap_err().contains("magic"));
+        let e = parse_idx(idx(&[3], &[1, 2])).unwrap_err();
         assert!(e.contains("need 3 bytes of data, found 2"), "{e}");
-        let e = parse_idx(&idx(&[1], &[1, 2])).unwrap_err();
+        let e = parse_idx(idx(&[1], &[1, 2])).unwrap_err();
         assert!(e.contains("1 extra bytes"), "{e}");
-        let e = parse_idx(&[0, 0, 8, 3, 0, 0]).unwrap_err();
+        let e = parse_idx(vec![0, 0, 8, 3, 0, 0]).unwrap_err();
         assert!(e.contains("truncated IDX header"), "{e}");
-        assert!(parse_idx(&[0, 0]).unwrap_err().contains("truncated"));
+        assert!(parse_idx(vec![0, 0]).unwrap_err().contains("truncated"));
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut e, bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_is_decompressed_only_as_far_as_the_header_promises() {
+        let a = parse_idx_gz(&gz(&idx(&[2, 3], &[1, 2, 3, 4, 5, 6]))).unwrap();
+        assert_eq!((a.dims, a.data), (vec![2, 3], vec![1, 2, 3, 4, 5, 6]));
+        // A header promising 4 GB in a tiny file: refused without decompressing.
+        let e = parse_idx_gz(&gz(&idx(&[65536, 65536], &[0; 10]))).unwrap_err();
+        assert!(e.contains("more than a gzip file of"), "{e}");
+        // 10 MB of zeros behind a header promising 10 bytes: stops after 11.
+        let e = parse_idx_gz(&gz(&idx(&[10], &vec![0; 10 << 20]))).unwrap_err();
+        assert!(e.contains("data goes on past 10 bytes"), "{e}");
+        let e = parse_idx_gz(&gz(&idx(&[10], &[0; 9]))).unwrap_err();
+        assert!(e.contains("need 10 bytes of data, found 9"), "{e}");
+        let mut cut = gz(&idx(&[10], &[7; 10]));
+        cut.truncate(cut.len() - 3);
+        let e = parse_idx_gz(&cut).unwrap_err();
+        assert!(e.contains("gzip"), "{e}");
+    }
+
+    #[test]
+    fn dimensions_past_the_limit_are_refused_before_reading() {
+        let e = parse_idx(idx(&[u32::MAX, u32::MAX, u32::MAX], &[])).unwrap_err();
+        assert!(e.contains("limit"), "{e}");
     }
 }

@@ -49,6 +49,33 @@ pub(crate) enum Value {
     },
 }
 
+impl Value {
+    /// What kind of object this is, for messages (never its contents, which may be huge).
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "a bool",
+            Value::Int(_) => "an int",
+            Value::Float(_) => "a float",
+            Value::Bytes(_) => "bytes",
+            Value::Str(_) => "a str",
+            Value::List(_) => "a list",
+            Value::Tuple(_) => "a tuple",
+            Value::Dict(_) => "a dict",
+            Value::Global { .. } => "a global",
+            Value::Reduce { .. } => "a call",
+            Value::Build { .. } => "a built object",
+        }
+    }
+}
+
+/// The most dimensions of a numpy array (numpy's own limit), checked before a shape is shown
+/// in a message.
+const MAX_ARRAY_DIMS: usize = 64;
+
+/// The most bytes a list of strings may hold in all (class names: CIFAR-10's are 60 bytes).
+pub(crate) const MAX_STRING_LIST_BYTES: usize = 1 << 20;
+
 /// The globals that numpy arrays and Python 3's protocol-2 `bytes` refer to; any other is
 /// refused.
 const ALLOWED_GLOBALS: &[(&str, &str)] = &[
@@ -138,289 +165,391 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl Pickle {
-    /// Runs the pickle program in `bytes` without calling anything; the error is a message
-    /// (the caller adds the file name).
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Pickle, String> {
-        let mut arena: Vec<Value> = Vec::new();
-        let mut stack: Vec<Item> = Vec::new();
-        let mut memo: HashMap<u64, Id> = HashMap::new();
-        let mut r = Reader { bytes, pos: 0 };
+/// The most objects, stack entries or memo entries one pickle may create. A CIFAR batch
+/// makes about 20 000 (10 000 labels, 10 000 file names; CIFAR-100's 50 000-image batch
+/// 150 000), so 2^21 leaves a wide margin while keeping the reader's own memory under about
+/// 200 MB whatever the input: every opcode is a byte or more, so without this limit a large
+/// file of one-byte `DUP`s or `MEMOIZE`s would cost tens of bytes of memory per byte read.
+pub(crate) const MAX_OBJECTS: usize = 1 << 21;
 
-        fn push(arena: &mut Vec<Value>, stack: &mut Vec<Item>, v: Value) {
-            arena.push(v);
-            stack.push(Item::Obj(arena.len() - 1));
-        }
-        fn pop(stack: &mut Vec<Item>, at: usize) -> Result<Id, String> {
-            match stack.pop() {
-                Some(Item::Obj(id)) => Ok(id),
-                Some(Item::Mark) => Err(format!("unexpected mark on the stack at offset {at}")),
-                None => Err(format!("stack underflow at offset {at}")),
-            }
-        }
-        fn top(stack: &[Item], at: usize) -> Result<Id, String> {
-            match stack.last() {
-                Some(Item::Obj(id)) => Ok(*id),
-                _ => Err(format!("no object on the stack at offset {at}")),
-            }
-        }
-        /// Pops everything down to the last mark (and the mark).
-        fn pop_mark(stack: &mut Vec<Item>, at: usize) -> Result<Vec<Id>, String> {
-            let m = stack
-                .iter()
-                .rposition(|i| matches!(i, Item::Mark))
-                .ok_or_else(|| format!("no mark on the stack at offset {at}"))?;
-            let items = stack
-                .drain(m..)
-                .skip(1)
-                .map(|i| match i {
-                    Item::Obj(id) => id,
-                    Item::Mark => unreachable!("the last mark was at {m}"),
-                })
-                .collect();
-            Ok(items)
-        }
-        fn pairs(items: Vec<Id>, at: usize) -> Result<Vec<(Id, Id)>, String> {
-            if !items.len().is_multiple_of(2) {
-                return Err(format!("odd number of dict items at offset {at}"));
-            }
-            Ok(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())
-        }
-        fn global(module: &str, name: &str) -> Result<Value, String> {
-            if ALLOWED_GLOBALS.contains(&(module, name)) {
-                Ok(Value::Global {
-                    module: module.to_string(),
-                    name: name.to_string(),
-                })
-            } else {
-                Err(format!(
-                    "refusing pickle global {module}.{name}: only numpy uint8 arrays, lists, \
-                     ints and strings are read"
-                ))
-            }
-        }
-        fn utf8(b: &[u8]) -> Result<String, String> {
-            String::from_utf8(b.to_vec()).map_err(|_| "invalid UTF-8 in a pickled str".into())
-        }
+/// The pickle stack machine, run without calling anything.
+struct Machine<'a> {
+    r: Reader<'a>,
+    arena: Vec<Value>,
+    stack: Vec<Item>,
+    memo: HashMap<u64, Id>,
+    /// Offset of the opcode being run, for messages.
+    at: usize,
+}
 
+fn too_many(what: &str, at: usize) -> String {
+    format!("pickle has more than {MAX_OBJECTS} {what} at offset {at} (the reader's limit)")
+}
+
+fn global(module: &str, name: &str) -> Result<Value, String> {
+    if ALLOWED_GLOBALS.contains(&(module, name)) {
+        Ok(Value::Global {
+            module: module.to_string(),
+            name: name.to_string(),
+        })
+    } else {
+        Err(format!(
+            "refusing pickle global {}.{}: only numpy uint8 arrays, lists, ints and strings \
+             are read",
+            module.escape_debug(),
+            name.escape_debug()
+        ))
+    }
+}
+
+fn utf8(b: &[u8]) -> Result<String, String> {
+    String::from_utf8(b.to_vec()).map_err(|_| "invalid UTF-8 in a pickled str".into())
+}
+
+impl<'a> Machine<'a> {
+    /// Adds `v` to the arena; its id.
+    fn alloc(&mut self, v: Value) -> Result<Id, String> {
+        if self.arena.len() >= MAX_OBJECTS {
+            return Err(too_many("objects", self.at));
+        }
+        self.arena.push(v);
+        Ok(self.arena.len() - 1)
+    }
+
+    fn push_item(&mut self, item: Item) -> Result<(), String> {
+        if self.stack.len() >= MAX_OBJECTS {
+            return Err(too_many("stack entries", self.at));
+        }
+        self.stack.push(item);
+        Ok(())
+    }
+
+    /// Adds `v` to the arena and pushes it.
+    fn push(&mut self, v: Value) -> Result<(), String> {
+        let id = self.alloc(v)?;
+        self.push_item(Item::Obj(id))
+    }
+
+    fn pop(&mut self) -> Result<Id, String> {
+        match self.stack.pop() {
+            Some(Item::Obj(id)) => Ok(id),
+            Some(Item::Mark) => Err(format!(
+                "unexpected mark on the stack at offset {}",
+                self.at
+            )),
+            None => Err(format!("stack underflow at offset {}", self.at)),
+        }
+    }
+
+    fn top(&self) -> Result<Id, String> {
+        match self.stack.last() {
+            Some(Item::Obj(id)) => Ok(*id),
+            _ => Err(format!("no object on the stack at offset {}", self.at)),
+        }
+    }
+
+    /// Pops everything down to the last mark (and the mark).
+    fn pop_mark(&mut self) -> Result<Vec<Id>, String> {
+        let m = self
+            .stack
+            .iter()
+            .rposition(|i| matches!(i, Item::Mark))
+            .ok_or_else(|| format!("no mark on the stack at offset {}", self.at))?;
+        let items = self
+            .stack
+            .drain(m..)
+            .skip(1)
+            .map(|i| match i {
+                Item::Obj(id) => id,
+                Item::Mark => unreachable!("the last mark was at {m}"),
+            })
+            .collect();
+        Ok(items)
+    }
+
+    fn pairs(&self, items: Vec<Id>) -> Result<Vec<(Id, Id)>, String> {
+        if !items.len().is_multiple_of(2) {
+            return Err(format!("odd number of dict items at offset {}", self.at));
+        }
+        Ok(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())
+    }
+
+    /// Runs opcodes up to `STOP`; the object it returns is the root.
+    fn run(mut self) -> Result<Pickle, String> {
         loop {
-            let at = r.pos;
-            let op = r
+            self.at = self.r.pos;
+            let op = self
+                .r
                 .u8()
                 .map_err(|_| "truncated pickle: no STOP opcode".to_string())?;
             match op {
+                b'.' => {
+                    let root = self.pop()?;
+                    return Ok(Pickle {
+                        arena: self.arena,
+                        root,
+                    });
+                }
                 0x80 => {
-                    let proto = r.u8()?;
+                    let proto = self.r.u8()?;
                     if proto > 5 {
                         return Err(format!("unsupported pickle protocol {proto}"));
                     }
                 }
                 0x95 => {
-                    r.u64()?; // FRAME: a length hint only
+                    self.r.u64()?; // FRAME: a length hint only
                 }
-                b'.' => {
-                    let root = pop(&mut stack, at)?;
-                    return Ok(Pickle { arena, root });
+                b'(' => self.push_item(Item::Mark)?,
+                b'}' | b']' | b')' | b'd' | b'l' | b't' | 0x85..=0x87 => self.build(op)?,
+                b'a' | b'e' | b's' | b'u' => self.extend(op)?,
+                b'q' | b'r' | 0x94 | b'p' | b'h' | b'j' | b'g' => self.memo_op(op)?,
+                b'J' | b'K' | b'M' | 0x8a | b'I' | b'L' | b'N' | 0x88 | 0x89 | b'G' => {
+                    self.scalar(op)?
                 }
-                b'(' => stack.push(Item::Mark),
-                b'}' => push(&mut arena, &mut stack, Value::Dict(Vec::new())),
-                b']' => push(&mut arena, &mut stack, Value::List(Vec::new())),
-                b')' => push(&mut arena, &mut stack, Value::Tuple(Vec::new())),
-                b'd' => {
-                    let items = pairs(pop_mark(&mut stack, at)?, at)?;
-                    push(&mut arena, &mut stack, Value::Dict(items));
+                b'U' | b'C' | b'T' | b'B' | 0x8e | 0x96 | b'X' | 0x8c | 0x8d => self.string(op)?,
+                b'c' | 0x93 | b'R' | 0x81 | b'b' => self.call(op)?,
+                b'0' | b'1' | b'2' => self.stack_op(op)?,
+                other => {
+                    return Err(format!(
+                        "unsupported pickle opcode 0x{other:02x} at offset {}",
+                        self.at
+                    ));
                 }
-                b'l' => {
-                    let items = pop_mark(&mut stack, at)?;
-                    push(&mut arena, &mut stack, Value::List(items));
+            }
+        }
+    }
+
+    /// New containers: empty ones, and lists, tuples and dicts of the items on the stack.
+    fn build(&mut self, op: u8) -> Result<(), String> {
+        let v = match op {
+            b'}' => Value::Dict(Vec::new()),
+            b']' => Value::List(Vec::new()),
+            b')' => Value::Tuple(Vec::new()),
+            b'd' => {
+                let items = self.pop_mark()?;
+                Value::Dict(self.pairs(items)?)
+            }
+            b'l' => Value::List(self.pop_mark()?),
+            b't' => Value::Tuple(self.pop_mark()?),
+            _ => {
+                // TUPLE1..TUPLE3
+                let n = usize::from(op - 0x84);
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.pop()?);
                 }
-                b't' => {
-                    let items = pop_mark(&mut stack, at)?;
-                    push(&mut arena, &mut stack, Value::Tuple(items));
+                items.reverse();
+                Value::Tuple(items)
+            }
+        };
+        self.push(v)
+    }
+
+    /// `APPEND(S)` and `SETITEM(S)`: items added in place to the list or dict on the stack.
+    fn extend(&mut self, op: u8) -> Result<(), String> {
+        match op {
+            b'a' | b'e' => {
+                let items = if op == b'a' {
+                    vec![self.pop()?]
+                } else {
+                    self.pop_mark()?
+                };
+                let list = self.top()?;
+                match &mut self.arena[list] {
+                    Value::List(v) => v.extend(items),
+                    _ => return Err(format!("APPEND to a non-list at offset {}", self.at)),
                 }
-                0x85..=0x87 => {
-                    let n = usize::from(op - 0x84);
-                    let mut items = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        items.push(pop(&mut stack, at)?);
-                    }
-                    items.reverse();
-                    push(&mut arena, &mut stack, Value::Tuple(items));
+            }
+            _ => {
+                let items = if op == b's' {
+                    let v = self.pop()?;
+                    let k = self.pop()?;
+                    vec![(k, v)]
+                } else {
+                    let items = self.pop_mark()?;
+                    self.pairs(items)?
+                };
+                let dict = self.top()?;
+                match &mut self.arena[dict] {
+                    Value::Dict(v) => v.extend(items),
+                    _ => return Err(format!("SETITEM on a non-dict at offset {}", self.at)),
                 }
-                b'a' | b'e' => {
-                    let items = if op == b'a' {
-                        vec![pop(&mut stack, at)?]
-                    } else {
-                        pop_mark(&mut stack, at)?
-                    };
-                    let list = top(&stack, at)?;
-                    match &mut arena[list] {
-                        Value::List(v) => v.extend(items),
-                        _ => return Err(format!("APPEND to a non-list at offset {at}")),
-                    }
-                }
-                b's' | b'u' => {
-                    let items = if op == b's' {
-                        let v = pop(&mut stack, at)?;
-                        let k = pop(&mut stack, at)?;
-                        vec![(k, v)]
-                    } else {
-                        pairs(pop_mark(&mut stack, at)?, at)?
-                    };
-                    let dict = top(&stack, at)?;
-                    match &mut arena[dict] {
-                        Value::Dict(v) => v.extend(items),
-                        _ => return Err(format!("SETITEM on a non-dict at offset {at}")),
-                    }
-                }
-                b'q' | b'r' | 0x94 | b'p' => {
-                    let key = match op {
-                        b'q' => u64::from(r.u8()?),
-                        b'r' => u64::from(r.u32()?),
-                        b'p' => r.line()?.parse().map_err(|_| "bad PUT index".to_string())?,
-                        _ => memo.len() as u64,
-                    };
-                    memo.insert(key, top(&stack, at)?);
-                }
-                b'h' | b'j' | b'g' => {
-                    let key = match op {
-                        b'h' => u64::from(r.u8()?),
-                        b'j' => u64::from(r.u32()?),
-                        _ => r.line()?.parse().map_err(|_| "bad GET index".to_string())?,
-                    };
-                    let id = *memo
-                        .get(&key)
-                        .ok_or_else(|| format!("memo key {key} not found at offset {at}"))?;
-                    stack.push(Item::Obj(id));
-                }
-                b'J' => {
-                    let v = r.u32()? as i32;
-                    push(&mut arena, &mut stack, Value::Int(i64::from(v)));
-                }
-                b'K' => {
-                    let v = r.u8()?;
-                    push(&mut arena, &mut stack, Value::Int(i64::from(v)));
-                }
-                b'M' => {
-                    let v = r.u16()?;
-                    push(&mut arena, &mut stack, Value::Int(i64::from(v)));
-                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `PUT`s (`MEMOIZE`) and `GET`s.
+    fn memo_op(&mut self, op: u8) -> Result<(), String> {
+        let key = match op {
+            b'q' | b'h' => u64::from(self.r.u8()?),
+            b'r' | b'j' => u64::from(self.r.u32()?),
+            b'p' | b'g' => self
+                .r
+                .line()?
+                .parse()
+                .map_err(|_| format!("bad memo index at offset {}", self.at))?,
+            _ => self.memo.len() as u64,
+        };
+        if matches!(op, b'h' | b'j' | b'g') {
+            let id = *self
+                .memo
+                .get(&key)
+                .ok_or_else(|| format!("memo key {key} not found at offset {}", self.at))?;
+            return self.push_item(Item::Obj(id));
+        }
+        if self.memo.len() >= MAX_OBJECTS && !self.memo.contains_key(&key) {
+            return Err(too_many("memo entries", self.at));
+        }
+        let top = self.top()?;
+        self.memo.insert(key, top);
+        Ok(())
+    }
+
+    /// Ints, floats, booleans and `None`.
+    fn scalar(&mut self, op: u8) -> Result<(), String> {
+        let v =
+            match op {
+                b'J' => Value::Int(i64::from(self.r.u32()? as i32)),
+                b'K' => Value::Int(i64::from(self.r.u8()?)),
+                b'M' => Value::Int(i64::from(self.r.u16()?)),
                 0x8a => {
-                    let n = usize::from(r.u8()?);
+                    let n = usize::from(self.r.u8()?);
                     if n > 8 {
-                        return Err(format!("integer of {n} bytes at offset {at}"));
+                        return Err(format!("integer of {n} bytes at offset {}", self.at));
                     }
-                    let b = r.take(n)?;
+                    let b = self.r.take(n)?;
                     let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) {
                         [0xff; 8]
                     } else {
                         [0; 8]
                     };
                     buf[..n].copy_from_slice(b);
-                    push(&mut arena, &mut stack, Value::Int(i64::from_le_bytes(buf)));
+                    Value::Int(i64::from_le_bytes(buf))
                 }
-                b'I' | b'L' => {
-                    let text = r.line()?;
-                    let v = match text {
-                        "01" => Value::Bool(true),
-                        "00" => Value::Bool(false),
-                        t => Value::Int(
-                            t.trim_end_matches('L')
-                                .parse()
-                                .map_err(|_| format!("bad integer {t:?} at offset {at}"))?,
-                        ),
-                    };
-                    push(&mut arena, &mut stack, v);
+                b'I' | b'L' => match self.r.line()? {
+                    "01" => Value::Bool(true),
+                    "00" => Value::Bool(false),
+                    t => Value::Int(t.trim_end_matches('L').parse().map_err(|_| {
+                        format!("bad integer {:?} at offset {}", truncate(t), self.at)
+                    })?),
+                },
+                b'N' => Value::None,
+                0x88 => Value::Bool(true),
+                0x89 => Value::Bool(false),
+                _ => {
+                    let b = self.r.take(8)?;
+                    Value::Float(f64::from_be_bytes(b.try_into().expect("8 bytes")))
                 }
-                b'N' => push(&mut arena, &mut stack, Value::None),
-                0x88 => push(&mut arena, &mut stack, Value::Bool(true)),
-                0x89 => push(&mut arena, &mut stack, Value::Bool(false)),
-                b'G' => {
-                    let b = r.take(8)?;
-                    let v = f64::from_be_bytes(b.try_into().expect("8 bytes"));
-                    push(&mut arena, &mut stack, Value::Float(v));
+            };
+        self.push(v)
+    }
+
+    /// Byte strings and text strings; every length is checked against what is left of the
+    /// input before anything is copied.
+    fn string(&mut self, op: u8) -> Result<(), String> {
+        let n = match op {
+            b'U' | b'C' | 0x8c => u64::from(self.r.u8()?),
+            b'T' | b'B' | b'X' => {
+                let n = self.r.u32()?;
+                if op == b'T' && n > i32::MAX as u32 {
+                    return Err(format!("negative string length at offset {}", self.at));
                 }
-                b'U' | b'C' => {
-                    let n = r.u8()?;
-                    let n = r.len(u64::from(n))?;
-                    let b = r.take(n)?.to_vec();
-                    push(&mut arena, &mut stack, Value::Bytes(b));
-                }
-                b'T' | b'B' => {
-                    let n = r.u32()?;
-                    if op == b'T' && n > i32::MAX as u32 {
-                        return Err(format!("negative string length at offset {at}"));
-                    }
-                    let n = r.len(u64::from(n))?;
-                    let b = r.take(n)?.to_vec();
-                    push(&mut arena, &mut stack, Value::Bytes(b));
-                }
-                0x8e | 0x96 => {
-                    let n = r.u64()?;
-                    let n = r.len(n)?;
-                    let b = r.take(n)?.to_vec();
-                    push(&mut arena, &mut stack, Value::Bytes(b));
-                }
-                b'X' | 0x8c | 0x8d => {
-                    let n = match op {
-                        b'X' => u64::from(r.u32()?),
-                        0x8c => u64::from(r.u8()?),
-                        _ => r.u64()?,
-                    };
-                    let n = r.len(n)?;
-                    let s = utf8(r.take(n)?)?;
-                    push(&mut arena, &mut stack, Value::Str(s));
-                }
-                b'c' => {
-                    let module = r.line()?;
-                    let name = r.line()?;
-                    let g = global(module, name)?;
-                    push(&mut arena, &mut stack, g);
-                }
-                0x93 => {
-                    let name = pop(&mut stack, at)?;
-                    let module = pop(&mut stack, at)?;
-                    let (Value::Str(m), Value::Str(n)) = (&arena[module], &arena[name]) else {
-                        return Err(format!("STACK_GLOBAL without two strings at offset {at}"));
-                    };
-                    let g = global(m, n)?;
-                    push(&mut arena, &mut stack, g);
-                }
-                b'R' | 0x81 => {
-                    let args = pop(&mut stack, at)?;
-                    let func = pop(&mut stack, at)?;
-                    push(&mut arena, &mut stack, Value::Reduce { func, args });
-                }
-                b'b' => {
-                    // BUILD changes the object in place: anything that refers to it (the memo)
-                    // must see the built object, so the old value moves to a new slot and
-                    // the object's own slot becomes the Build record.
-                    let state = pop(&mut stack, at)?;
-                    let obj = top(&stack, at)?;
-                    let old = std::mem::replace(&mut arena[obj], Value::None);
-                    arena.push(old);
-                    let inner = arena.len() - 1;
-                    arena[obj] = Value::Build { obj: inner, state };
-                }
-                b'0' => {
-                    stack
-                        .pop()
-                        .ok_or_else(|| format!("stack underflow at offset {at}"))?;
-                }
-                b'1' => {
-                    pop_mark(&mut stack, at)?;
-                }
-                b'2' => {
-                    let id = top(&stack, at)?;
-                    stack.push(Item::Obj(id));
-                }
-                other => {
+                u64::from(n)
+            }
+            _ => self.r.u64()?,
+        };
+        let n = self.r.len(n)?;
+        let b = self.r.take(n)?;
+        let v = if matches!(op, b'X' | 0x8c | 0x8d) {
+            Value::Str(utf8(b)?)
+        } else {
+            Value::Bytes(b.to_vec())
+        };
+        self.push(v)
+    }
+
+    /// Globals (only the allowed ones) and calls, which are recorded, never made.
+    fn call(&mut self, op: u8) -> Result<(), String> {
+        match op {
+            b'c' => {
+                let module = self.r.line()?;
+                let name = self.r.line()?;
+                let g = global(module, name)?;
+                self.push(g)
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                let (Value::Str(m), Value::Str(n)) = (&self.arena[module], &self.arena[name])
+                else {
                     return Err(format!(
-                        "unsupported pickle opcode 0x{other:02x} at offset {at}"
+                        "STACK_GLOBAL without two strings at offset {}",
+                        self.at
                     ));
-                }
+                };
+                let g = global(m, n)?;
+                self.push(g)
+            }
+            b'R' | 0x81 => {
+                let args = self.pop()?;
+                let func = self.pop()?;
+                self.push(Value::Reduce { func, args })
+            }
+            _ => {
+                // BUILD changes the object in place: anything that refers to it (the memo)
+                // must see the built object, so the old value moves to a new slot and the
+                // object's own slot becomes the Build record.
+                let state = self.pop()?;
+                let obj = self.top()?;
+                let inner = self.alloc(Value::None)?;
+                self.arena.swap(obj, inner);
+                self.arena[obj] = Value::Build { obj: inner, state };
+                Ok(())
             }
         }
+    }
+
+    /// `POP`, `POP_MARK` and `DUP`.
+    fn stack_op(&mut self, op: u8) -> Result<(), String> {
+        match op {
+            b'0' => {
+                self.stack
+                    .pop()
+                    .ok_or_else(|| format!("stack underflow at offset {}", self.at))?;
+            }
+            b'1' => {
+                self.pop_mark()?;
+            }
+            _ => {
+                let id = self.top()?;
+                self.push_item(Item::Obj(id))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// At most the first 40 characters of `text`, for messages.
+fn truncate(text: &str) -> &str {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+impl Pickle {
+    /// Runs the pickle program in `bytes` without calling anything; the error is a message
+    /// (the caller adds the file name).
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Pickle, String> {
+        Machine {
+            r: Reader { bytes, pos: 0 },
+            arena: Vec::new(),
+            stack: Vec::new(),
+            memo: HashMap::new(),
+            at: 0,
+        }
+        .run()
     }
 
     /// The object the pickle returned.
@@ -440,8 +569,27 @@ impl Pickle {
         };
         items
             .iter()
-            .find(|&&(k, _)| self.text(k).is_some_and(|t| *t == *key.as_bytes()))
+            .find(|&&(k, _)| self.text_eq(k, key.as_bytes()))
             .map(|&(_, v)| v)
+    }
+
+    /// Whether object `id` is the text `key`, compared without copying it: a dict may hold
+    /// many keys that are the same long string (through the memo), and converting each of
+    /// them would take time proportional to their total length.
+    fn text_eq(&self, id: Id, key: &[u8]) -> bool {
+        match self.get(id) {
+            Value::Str(s) => s.as_bytes() == key,
+            Value::Bytes(b) => b[..] == *key,
+            Value::Reduce { .. } => match self.latin1_str(id) {
+                Some(s) => {
+                    let mut chars = s.chars();
+                    key.iter().all(|&k| chars.next() == Some(char::from(k)))
+                        && chars.next().is_none()
+                }
+                None => self.bytes(id).is_ok_and(|b| b.is_empty() && key.is_empty()),
+            },
+            _ => false,
+        }
     }
 
     /// A `bytes` or `str` object as bytes (`str` as UTF-8). Python 3's protocol 2 writes
@@ -456,31 +604,87 @@ impl Pickle {
     /// A list (or tuple) of ints.
     pub(crate) fn int_list(&self, id: Id) -> Result<Vec<i64>, String> {
         let (Value::List(items) | Value::Tuple(items)) = self.get(id) else {
-            return Err("expected a list of ints".into());
+            return Err(format!(
+                "expected a list of ints, found {}",
+                self.get(id).kind()
+            ));
         };
         items
             .iter()
             .map(|&i| match self.get(i) {
                 Value::Int(v) => Ok(*v),
                 Value::Bool(b) => Ok(i64::from(*b)),
-                other => Err(format!("expected an int in the list, found {other:?}")),
+                other => Err(format!(
+                    "expected an int in the list, found {}",
+                    other.kind()
+                )),
             })
             .collect()
     }
 
-    /// A list of `bytes` or `str`, as strings.
-    pub(crate) fn string_list(&self, id: Id) -> Result<Vec<String>, String> {
+    /// A list of at most `max_items` `bytes` or `str` of at most [`MAX_STRING_LIST_BYTES`]
+    /// in all, as strings. (The memo lets a small pickle list one long string many times:
+    /// the limits are checked before anything is copied.)
+    pub(crate) fn string_list(&self, id: Id, max_items: usize) -> Result<Vec<String>, String> {
         let Value::List(items) = self.get(id) else {
-            return Err("expected a list of strings".into());
+            return Err(format!(
+                "expected a list of strings, found {}",
+                self.get(id).kind()
+            ));
         };
-        items
-            .iter()
-            .map(|&i| {
-                self.text(i)
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .ok_or_else(|| "expected a string in the list".to_string())
-            })
-            .collect()
+        if items.len() > max_items {
+            return Err(format!(
+                "a list of {} strings, expected at most {max_items}",
+                items.len()
+            ));
+        }
+        let mut total = 0usize;
+        let mut out = Vec::with_capacity(items.len());
+        for &i in items {
+            total += self.text_len(i).ok_or("expected a string in the list")?;
+            if total > MAX_STRING_LIST_BYTES {
+                return Err(format!(
+                    "strings longer than {MAX_STRING_LIST_BYTES} bytes in all"
+                ));
+            }
+            let b = self.text(i).ok_or("expected a string in the list")?;
+            out.push(String::from_utf8_lossy(&b).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// The length in bytes of a text object (an upper bound for `_codecs.encode`'s, which is
+    /// counted in UTF-8 bytes), without copying it.
+    fn text_len(&self, id: Id) -> Option<usize> {
+        match self.get(id) {
+            Value::Str(s) => Some(s.len()),
+            Value::Bytes(b) => Some(b.len()),
+            Value::Reduce { .. } => match self.latin1_str(id) {
+                Some(s) => Some(s.len()),
+                None => self.bytes(id).ok().map(|b| b.len()),
+            },
+            _ => None,
+        }
+    }
+
+    /// The latin-1 text of a `_codecs.encode(text, 'latin1')` call, unconverted.
+    fn latin1_str(&self, id: Id) -> Option<&str> {
+        let Value::Reduce { func, args } = self.get(id) else {
+            return None;
+        };
+        if !self.is_global(*func, &["_codecs"], "encode") {
+            return None;
+        }
+        let args = self.tuple(*args)?;
+        match (
+            args.first().map(|&a| self.get(a)),
+            args.get(1).map(|&a| self.get(a)),
+        ) {
+            (Some(Value::Str(s)), Some(Value::Str(enc))) if enc == "latin1" || enc == "latin-1" => {
+                Some(s)
+            }
+            _ => None,
+        }
     }
 
     fn is_global(&self, id: Id, modules: &[&str], name: &str) -> bool {
@@ -500,17 +704,10 @@ impl Pickle {
     fn bytes(&self, id: Id) -> Result<Cow<'_, [u8]>, String> {
         match self.get(id) {
             Value::Bytes(b) => Ok(Cow::Borrowed(b)),
-            Value::Reduce { func, args } if self.is_global(*func, &["_codecs"], "encode") => {
-                let args = self.tuple(*args).unwrap_or_default();
-                let (Some(Value::Str(s)), Some(Value::Str(enc))) = (
-                    args.first().map(|&a| self.get(a)),
-                    args.get(1).map(|&a| self.get(a)),
-                ) else {
-                    return Err("malformed _codecs.encode call".into());
-                };
-                if enc != "latin1" && enc != "latin-1" {
-                    return Err("_codecs.encode with an encoding other than latin1".into());
-                }
+            Value::Reduce { func, .. } if self.is_global(*func, &["_codecs"], "encode") => {
+                let s = self
+                    .latin1_str(id)
+                    .ok_or("malformed _codecs.encode call (only latin1 text is read)")?;
                 s.chars()
                     .map(|c| u8::try_from(u32::from(c)).map_err(|_| "non-latin1 char".into()))
                     .collect::<Result<Vec<u8>, String>>()
@@ -521,7 +718,7 @@ impl Pickle {
             {
                 Ok(Cow::Owned(Vec::new()))
             }
-            other => Err(format!("expected bytes, found {other:?}")),
+            other => Err(format!("expected bytes, found {}", other.kind())),
         }
     }
 
@@ -541,25 +738,38 @@ impl Pickle {
         Err("expected a numpy dtype".into())
     }
 
-    /// A C-ordered numpy `uint8` array: its shape and its bytes.
-    pub(crate) fn u8_array(&self, id: Id) -> Result<(Vec<usize>, Cow<'_, [u8]>), String> {
+    /// The shape of a numpy array, at most [`MAX_ARRAY_DIMS`] non-negative dimensions.
+    fn array_shape(&self, id: Id) -> Result<Vec<usize>, String> {
+        let dims = self.int_list(id)?;
+        if dims.len() > MAX_ARRAY_DIMS {
+            return Err(format!(
+                "array of {} dimensions (numpy has at most {MAX_ARRAY_DIMS})",
+                dims.len()
+            ));
+        }
+        dims.into_iter()
+            .map(|d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
+            .collect()
+    }
+
+    fn check_u8_dtype(&self, id: Id) -> Result<(), String> {
+        let t = self.dtype(id)?;
+        if t == "u1" || t == "|u1" || t == "uint8" {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected a uint8 array, found dtype {:?}",
+                truncate(&t)
+            ))
+        }
+    }
+
+    /// The shape and data objects of a C-ordered numpy `uint8` array, in either of the two
+    /// forms numpy pickles one.
+    fn array_parts(&self, id: Id) -> Result<(Id, Id), String> {
         const MULTIARRAY: &[&str] = &["numpy.core.multiarray", "numpy._core.multiarray"];
         const NUMERIC: &[&str] = &["numpy.core.numeric", "numpy._core.numeric"];
-        let shape_of = |id: Id| -> Result<Vec<usize>, String> {
-            self.int_list(id)?
-                .into_iter()
-                .map(|d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
-                .collect()
-        };
-        let check_dtype = |id: Id| -> Result<(), String> {
-            let t = self.dtype(id)?;
-            if t == "u1" || t == "|u1" || t == "uint8" {
-                Ok(())
-            } else {
-                Err(format!("expected a uint8 array, found dtype '{t}'"))
-            }
-        };
-        let (shape, data) = match self.get(id) {
+        match self.get(id) {
             // ndarray.__reduce__: _reconstruct(ndarray, (0,), b'b') then
             // __setstate__((version, shape, dtype, is_fortran, raw)) (no version before numpy 1.?)
             Value::Build { obj, state } => {
@@ -575,11 +785,11 @@ impl Pickle {
                     4 => st,
                     n => return Err(format!("numpy array state of {n} items")),
                 };
-                check_dtype(st[1])?;
+                self.check_u8_dtype(st[1])?;
                 if matches!(self.get(st[2]), Value::Bool(true) | Value::Int(1)) {
                     return Err("Fortran-ordered array".into());
                 }
-                (shape_of(st[0])?, self.bytes(st[3])?)
+                Ok((st[0], st[3]))
             }
             // Protocol 5: _frombuffer(buffer, dtype, shape, order)
             Value::Reduce { func, args } if self.is_global(*func, NUMERIC, "_frombuffer") => {
@@ -587,18 +797,32 @@ impl Pickle {
                 if a.len() != 4 {
                     return Err("bad _frombuffer arguments".into());
                 }
-                check_dtype(a[1])?;
-                if self.text(a[3]).as_deref() != Some(&b"C"[..]) {
+                self.check_u8_dtype(a[1])?;
+                if !self.text_eq(a[3], b"C") {
                     return Err("array not in C order".into());
                 }
-                (shape_of(a[2])?, self.bytes(a[0])?)
+                Ok((a[2], a[0]))
             }
-            _ => return Err("expected a numpy array".into()),
-        };
+            other => Err(format!("expected a numpy array, found {}", other.kind())),
+        }
+    }
+
+    /// A C-ordered numpy `uint8` array: its shape and its bytes.
+    pub(crate) fn u8_array(&self, id: Id) -> Result<(Vec<usize>, Cow<'_, [u8]>), String> {
+        let (shape, data) = self.array_parts(id)?;
+        let shape = self.array_shape(shape)?;
         let n = shape
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or("array shape overflows")?;
+        // The length is known without converting `_codecs.encode` text: check it first.
+        let len = self.text_len(data).unwrap_or(0);
+        if n > len {
+            return Err(format!(
+                "array of shape {shape:?} with {len} bytes of data (truncated?)"
+            ));
+        }
+        let data = self.bytes(data)?;
         if n != data.len() {
             return Err(format!(
                 "array of shape {shape:?} with {} bytes of data (truncated?)",

@@ -20,6 +20,7 @@ pub mod conv;
 pub mod conv_ext;
 pub mod device;
 pub mod error;
+pub mod fold;
 pub mod init;
 pub mod kernels;
 pub mod layers;

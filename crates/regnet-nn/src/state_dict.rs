@@ -97,7 +97,18 @@ impl StateDict {
         let [o, c, kh, kw] = t.shape[..] else {
             return Err(WeightsError::Other("stem.conv.weight is not 4-d".into()));
         };
+        let numel = [c, kh, kw].iter().try_fold(o, |n, &d| n.checked_mul(d));
+        if numel != Some(t.data.len()) {
+            return Err(WeightsError::Other(format!(
+                "stem.conv.weight has shape {:?} but {} elements",
+                t.shape,
+                t.data.len()
+            )));
+        }
         let plane = kh * kw;
+        if plane == 0 {
+            return Ok(()); // no elements: nothing to flip
+        }
         let mut out = vec![0.0; t.data.len()];
         for oi in 0..o {
             for ci in 0..c {

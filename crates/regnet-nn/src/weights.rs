@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::Path;
 
 use pytorch_reader::{DType as PtDType, PickleValue, PytorchReader};
+use regnet_core::limits::MAX_TENSOR_RANK;
 use regnet_core::spec::NetSpec;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
@@ -29,24 +30,9 @@ pub enum Layout {
     Torchvision,
 }
 
-/// The channel order a model's stem expects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChannelOrder {
-    /// Red, green, blue (timm, torchvision, regnet's training).
-    Rgb,
-    /// Blue, green, red (pycls's original ImageNet weights, read with OpenCV).
-    Bgr,
-}
-
-impl ChannelOrder {
-    /// `rgb` or `bgr`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ChannelOrder::Rgb => "rgb",
-            ChannelOrder::Bgr => "bgr",
-        }
-    }
-}
+/// The channel order a model's stem expects: the config's `EXT.CHANNEL_ORDER` type, so that
+/// training writes into checkpoint metadata exactly what `test` and `predict` read back.
+pub use regnet_core::choices::ChannelOrder;
 
 /// Which weights of a pycls checkpoint to read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -171,7 +157,8 @@ pub fn read_safetensors_tensors(
     let mut sd = StateDict::default();
     for (name, view) in st.tensors() {
         if let Some(data) = f32_from(view.dtype(), view.data()) {
-            sd.insert(name, TensorF32::new(view.shape().to_vec(), data));
+            let t = checked_tensor(path, &name, view.shape().to_vec(), data)?;
+            sd.insert(name, t);
         }
     }
     Ok((sd, meta.metadata().clone().unwrap_or_default()))
@@ -238,11 +225,69 @@ fn read_safetensors(path: &Path, which: Which) -> Result<Weights, WeightsError> 
     })
 }
 
+/// A tensor whose shape has at most [`MAX_TENSOR_RANK`] dimensions and as many elements as
+/// its data, so that nothing later indexes past the data or loops over a claimed size.
+fn checked_tensor(
+    path: &Path,
+    name: &str,
+    shape: Vec<usize>,
+    data: Vec<f32>,
+) -> Result<TensorF32, WeightsError> {
+    if shape.len() > MAX_TENSOR_RANK {
+        let msg = format!(
+            "tensor {name} has {} dimensions, above the limit of {MAX_TENSOR_RANK}",
+            shape.len()
+        );
+        return Err(file_err(path, msg));
+    }
+    let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if numel != Some(data.len()) {
+        let msg = format!(
+            "tensor {name} has shape {shape:?} but {} elements",
+            data.len()
+        );
+        return Err(file_err(path, msg));
+    }
+    Ok(TensorF32::new(shape, data))
+}
+
+/// Checks that a tensor of a PyTorch file claims no more bytes than the file holds, before
+/// reading it: a strided view (stride 0) could otherwise expand a few bytes into terabytes.
+fn check_claimed_size(
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    elem: usize,
+    file_len: u64,
+) -> Result<(), WeightsError> {
+    if shape.len() > MAX_TENSOR_RANK {
+        let msg = format!(
+            "tensor {name} has {} dimensions, above the limit of {MAX_TENSOR_RANK}",
+            shape.len()
+        );
+        return Err(file_err(path, msg));
+    }
+    let bytes = shape
+        .iter()
+        .try_fold(elem, |n, &d| n.checked_mul(d))
+        .and_then(|b| u64::try_from(b).ok());
+    match bytes {
+        Some(b) if b <= file_len => Ok(()),
+        _ => Err(file_err(
+            path,
+            format!("tensor {name} of shape {shape:?} is larger than the file ({file_len} bytes)"),
+        )),
+    }
+}
+
 fn pt_err(path: &Path, e: impl std::fmt::Display) -> WeightsError {
     file_err(path, format!("bad PyTorch checkpoint: {e}"))
 }
 
 fn read_pytorch(path: &Path, which: Which) -> Result<Weights, WeightsError> {
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| file_err(path, e.to_string()))?
+        .len();
     let reader = PytorchReader::new(path).map_err(|e| pt_err(path, e))?;
     let keys = reader.keys();
     // A pycls checkpoint nests the weights under model_state (and ema_state).
@@ -268,17 +313,19 @@ fn read_pytorch(path: &Path, which: Which) -> Result<Weights, WeightsError> {
         let Some(rest) = name.strip_prefix(prefix) else {
             continue;
         };
-        let dtype = match t.dtype() {
-            PtDType::F32 => Dtype::F32,
-            PtDType::F64 => Dtype::F64,
-            PtDType::F16 => Dtype::F16,
-            PtDType::BF16 => Dtype::BF16,
+        let (dtype, elem) = match t.dtype() {
+            PtDType::F32 => (Dtype::F32, 4),
+            PtDType::F64 => (Dtype::F64, 8),
+            PtDType::F16 => (Dtype::F16, 2),
+            PtDType::BF16 => (Dtype::BF16, 2),
             _ => continue, // integer buffers (num_batches_tracked)
         };
-        let bytes = t.read().map_err(|e| pt_err(path, format!("{name}: {e}")))?;
+        check_claimed_size(path, &name, t.shape(), elem, file_len)?;
+        let bytes = t.read().map_err(|e| pt_err(path, e))?;
         let data = f32_from(dtype, &bytes).expect("float dtype");
         let rest = rest.strip_prefix("module.").unwrap_or(rest);
-        state.insert(rest, TensorF32::new(t.shape().to_vec(), data));
+        let t = checked_tensor(path, &name, t.shape().to_vec(), data)?;
+        state.insert(rest, t);
     }
     let (mut pycls_cfg, mut epoch) = (None, None);
     if is_checkpoint {
@@ -446,30 +493,135 @@ pub fn write_groups(
 /// unprefixed, the EMA's under `ema.` and the optimizer's under `momentum_buffer.`.
 pub const CHECKPOINT_FORMAT: &str = "regnet-checkpoint";
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+/// What marks regnet's temporary files: `.NAME.regnet-tmp.PID` next to `NAME`.
+pub const TMP_MARKER: &str = ".regnet-tmp.";
+
+/// The temporary file [`write_atomic`] writes `path` through: `.NAME.regnet-tmp.PID` in the
+/// same directory, so that the rename stays on one file system and a later run recognises it.
+pub fn temp_path(path: &Path) -> Result<std::path::PathBuf, WeightsError> {
     let name = path
         .file_name()
         .ok_or_else(|| file_err(path, "not a file path"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
+    let tmp = format!(
+        ".{}{TMP_MARKER}{}",
         name.to_string_lossy(),
         std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| file_err(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
+    );
+    Ok(parent_dir(path).join(tmp))
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Writes `bytes` to `path` so that `path` holds either its old content or all of `bytes`,
+/// even across a crash or a power cut: write a temporary file ([`temp_path`]), fsync it,
+/// rename it over `path`, fsync the directory. A failed write removes its temporary file; one
+/// a killed process left behind is removed by [`remove_stale_temps`].
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
+    use std::io::Write;
+    let tmp = temp_path(path)?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
         let _ = std::fs::remove_file(&tmp);
-        file_err(path, e.to_string())
-    })
+        return Err(file_err(path, e.to_string()));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(file_err(path, e.to_string()));
+    }
+    sync_dir(parent_dir(path)).map_err(|e| file_err(parent_dir(path), e.to_string()))
+}
+
+/// Makes a rename in `dir` durable (Unix; elsewhere renames are left to the file system).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    if cfg!(unix) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The process id in the name of a temporary file: regnet's `.NAME.regnet-tmp.PID`, or the
+/// `.NAME.tmpPID` of earlier versions.
+fn temp_pid(name: &str) -> Option<u32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let pid = match name.rsplit_once(TMP_MARKER) {
+        Some((_, pid)) => pid,
+        None => name.rsplit_once(".tmp")?.1,
+    };
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` may still be writing its temporary file. Where `/proc` is missing
+/// nothing is known, and the file is stale only when it is an hour old.
+fn may_be_running(pid: u32, tmp: &Path) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if Path::new("/proc/self").exists() {
+        return Path::new("/proc").join(pid.to_string()).exists();
+    }
+    let age = std::fs::metadata(tmp)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    age.is_none_or(|a| a < std::time::Duration::from_secs(3600))
+}
+
+/// Removes the temporary files that killed writers left in `dir` (see [`temp_path`]), and
+/// returns their paths. Files of processes still running are kept; a missing `dir` is fine.
+pub fn remove_stale_temps(dir: &Path) -> Result<Vec<std::path::PathBuf>, WeightsError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(file_err(dir, e.to_string())),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| file_err(dir, e.to_string()))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let path = entry.path();
+        let Some(pid) = temp_pid(&name) else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_file()) || may_be_running(pid, &path) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(file_err(&path, e.to_string())),
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temp_names_are_recognised() {
+        let p = temp_path(Path::new("/x/model_epoch_0001.safetensors")).unwrap();
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_pid(name), Some(std::process::id()));
+        assert!(p.starts_with("/x"));
+        assert_eq!(temp_pid(".best.safetensors.tmp123"), Some(123));
+        assert_eq!(temp_pid("best.safetensors.tmp123"), None);
+        assert_eq!(temp_pid(".a.regnet-tmp.12x"), None);
+        assert_eq!(temp_pid(".config.yaml"), None);
+    }
 
     #[test]
     fn timm_and_torchvision_names() {

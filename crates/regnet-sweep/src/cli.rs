@@ -289,12 +289,14 @@ fn run_launch(a: LaunchArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{} jobs: {} finished before, {} finished now, {} failed now, {} skipped as failed",
+        "{} jobs: {} finished before, {} finished now, {} failed now, {} skipped as failed, \
+         {} running in another launcher",
         s.total,
         s.already_finished.len(),
         s.finished.len(),
         s.failed.len(),
-        s.skipped_failed.len()
+        s.skipped_failed.len(),
+        s.running_elsewhere.len()
     );
     if !s.failed.is_empty() || !s.skipped_failed.is_empty() {
         let names: Vec<String> = s

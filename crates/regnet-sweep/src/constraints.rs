@@ -129,6 +129,11 @@ impl Constraints {
             }
         }
         let cx = config_complexity(cfg).map_err(|e| Rejection::Invalid(e.to_string()))?;
+        self.check_cx(cx)
+    }
+
+    /// Checks a complexity against the `CX` bounds.
+    pub fn check_cx(&self, cx: Cx) -> Result<Accepted, Rejection> {
         if !self.flops.contains(cx.flops as f64) {
             return Err(Rejection::Flops);
         }

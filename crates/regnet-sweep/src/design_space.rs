@@ -54,7 +54,7 @@ use serde_norway::Value;
 
 use crate::error::Result;
 use crate::random::{RandType, ScalarDist};
-use crate::sampler::{Param, RegNetSampler, json_f64};
+use crate::sampler::{Param, RegNetParams, RegNetSampler, json_f64};
 use crate::yaml::{self, At};
 
 /// The AnyNetX restrictions A to E.
@@ -306,6 +306,11 @@ impl DesignSpace {
                     r.num_stages = Some(match v {
                         Value::Sequence(_) => {
                             let (lo, hi) = yaml::pair(v, &at_n)?;
+                            if !(lo >= 1.0 && lo <= hi && hi <= MAX_VALUE as f64) {
+                                return Err(at_n.err(format!(
+                                    "must be [LOW, HIGH] with 1 <= LOW <= HIGH <= {MAX_VALUE}"
+                                )));
+                            }
                             (lo as usize, hi as usize)
                         }
                         _ => {
@@ -443,35 +448,77 @@ pub enum PreparedSpace<'a> {
 impl PreparedSpace<'_> {
     /// One draw of the space's parameters.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<Param> {
+        self.draw(rng).to_params()
+    }
+
+    /// One draw, typed: what [`PreparedSpace::sample`] gives, before it becomes config
+    /// parameters.
+    pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> SpaceDraw {
         match self {
             PreparedSpace::AnyNet {
                 space,
                 depth,
                 width,
-            } => space.sample(rng, depth, width),
-            PreparedSpace::RegNet(r) => r.sample(rng).to_params(),
+            } => {
+                let mut out = AnyNetDraw::default();
+                space.draw_into(rng, depth, width, &mut out);
+                SpaceDraw::AnyNet(out)
+            }
+            PreparedSpace::RegNet(r) => SpaceDraw::RegNet(r.sample(rng)),
         }
     }
 }
 
-fn positive(v: &Value, at: &At) -> Result<usize> {
-    let n = yaml::uint(v, at)? as usize;
+/// Every count and size of a design space is at most this: stages, depths, widths, ratios
+/// and group widths stay far inside what the layer plan accepts (`regnet_core::limits`),
+/// and no draw allocates more than this many stages.
+const MAX_VALUE: usize = regnet_core::limits::MAX_STAGES;
+/// Largest per-stage width or group width of a design space.
+const MAX_SPACE_WIDTH: usize = regnet_core::limits::MAX_WIDTH;
+
+/// A positive integer at most `max`.
+fn positive_at_most(v: &Value, at: &At, max: usize) -> Result<usize> {
+    let n = yaml::uint(v, at)?;
     if n == 0 {
         return Err(at.err("must be positive"));
     }
-    Ok(n)
+    if n > max as u64 {
+        return Err(at.err(format!("{n} is above the limit of {max}")));
+    }
+    Ok(n as usize)
 }
 
+/// A count (stages, ...): positive and at most [`MAX_VALUE`].
+fn positive(v: &Value, at: &At) -> Result<usize> {
+    positive_at_most(v, at, MAX_VALUE)
+}
+
+/// A list of at most [`MAX_VALUE`] positive values, each at most [`MAX_SPACE_WIDTH`].
 fn positive_list(v: &Value, at: &At) -> Result<Vec<usize>> {
-    yaml::list(v, at)?.iter().map(|x| positive(x, at)).collect()
+    let items = yaml::list(v, at)?;
+    if items.len() > MAX_VALUE {
+        return Err(at.err(format!(
+            "has {} entries, above the limit of {MAX_VALUE}",
+            items.len()
+        )));
+    }
+    items
+        .iter()
+        .map(|x| positive_at_most(x, at, MAX_SPACE_WIDTH))
+        .collect()
 }
 
 fn positive_range(v: &Value, at: &At, multiple: usize) -> Result<(usize, usize)> {
     let (lo, hi) = yaml::pair(v, at)?;
-    let ok = |x: f64| x >= 1.0 && x.fract() == 0.0 && (x as usize).is_multiple_of(multiple);
+    let ok = |x: f64| {
+        x >= 1.0
+            && x <= MAX_SPACE_WIDTH as f64
+            && x.fract() == 0.0
+            && (x as usize).is_multiple_of(multiple)
+    };
     if !(ok(lo) && ok(hi) && lo <= hi) {
         return Err(at.err(format!(
-            "must be [LOW, HIGH] with 0 < LOW <= HIGH, multiples of {multiple}"
+            "must be [LOW, HIGH] with 0 < LOW <= HIGH <= {MAX_SPACE_WIDTH}, multiples of {multiple}"
         )));
     }
     Ok((lo as usize, hi as usize))
@@ -481,57 +528,136 @@ fn non_decreasing(xs: &[usize]) -> bool {
     xs.windows(2).all(|w| w[0] <= w[1])
 }
 
+/// One draw of an AnyNet space: the per-stage values of pycls's `ANYNET` keys.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnyNetDraw {
+    /// `ANYNET.DEPTHS`.
+    pub depths: Vec<usize>,
+    /// `ANYNET.WIDTHS` (after block compatibility).
+    pub widths: Vec<usize>,
+    /// `ANYNET.BOT_MULS` (`1 / b`).
+    pub bot_muls: Vec<f64>,
+    /// `ANYNET.GROUP_WS` (after block compatibility).
+    pub group_ws: Vec<usize>,
+}
+
+impl AnyNetDraw {
+    /// The draw as `ANYNET.*` parameters.
+    pub fn to_params(&self) -> Vec<Param> {
+        vec![
+            ("ANYNET.DEPTHS".into(), Json::from(self.depths.clone())),
+            ("ANYNET.WIDTHS".into(), Json::from(self.widths.clone())),
+            (
+                "ANYNET.BOT_MULS".into(),
+                Json::Array(self.bot_muls.iter().copied().map(json_f64).collect()),
+            ),
+            ("ANYNET.GROUP_WS".into(), Json::from(self.group_ws.clone())),
+        ]
+    }
+}
+
+/// One draw of a design space, typed (see [`PreparedSpace::draw`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpaceDraw {
+    /// An AnyNet's per-stage values.
+    AnyNet(AnyNetDraw),
+    /// A RegNet's parameters.
+    RegNet(RegNetParams),
+}
+
+impl SpaceDraw {
+    /// The draw as config parameters.
+    pub fn to_params(&self) -> Vec<Param> {
+        match self {
+            SpaceDraw::AnyNet(a) => a.to_params(),
+            SpaceDraw::RegNet(r) => r.to_params(),
+        }
+    }
+}
+
+/// `n` draws of `d` into `out`, redrawn until non-decreasing when `sorted`. Once a draw
+/// breaks the order the rest of the attempt is only consumed from the stream, not computed
+/// (the stream, and so every sweep, is the same as when each value was computed).
+fn draw_stages<R: Rng + ?Sized>(
+    rng: &mut R,
+    d: &ScalarDist,
+    n: usize,
+    sorted: bool,
+    out: &mut Vec<usize>,
+) {
+    loop {
+        out.clear();
+        let mut ok = true;
+        for _ in 0..n {
+            if !ok {
+                d.skip(rng);
+                continue;
+            }
+            let x = d.sample(rng) as usize;
+            ok = !sorted || out.last().is_none_or(|&last| last <= x);
+            out.push(x);
+        }
+        if ok {
+            return;
+        }
+    }
+}
+
+/// `n` picks from `set` (one shared pick repeated when `shared`) into `out`.
+fn pick<R: Rng + ?Sized>(rng: &mut R, set: &[usize], n: usize, shared: bool, out: &mut Vec<usize>) {
+    out.clear();
+    if shared {
+        let x = set[rng.random_range(0..set.len())];
+        out.extend(std::iter::repeat_n(x, n));
+    } else {
+        out.extend((0..n).map(|_| set[rng.random_range(0..set.len())]));
+    }
+}
+
 impl AnyNetSpace {
-    fn sample<R: Rng + ?Sized>(
+    /// One draw into `out` (its buffers reused).
+    fn draw_into<R: Rng + ?Sized>(
         &self,
         rng: &mut R,
         depth: &ScalarDist,
         width: &ScalarDist,
-    ) -> Vec<Param> {
+        out: &mut AnyNetDraw,
+    ) {
         let n = self.num_stages;
-        let draw = |rng: &mut R, d: &ScalarDist, sorted: bool| -> Vec<usize> {
-            loop {
-                let xs: Vec<usize> = (0..n).map(|_| d.sample(rng) as usize).collect();
-                if !sorted || non_decreasing(&xs) {
-                    return xs;
-                }
-            }
-        };
-        let pick = |rng: &mut R, set: &[usize], shared: bool| -> Vec<usize> {
-            if shared {
-                vec![set[rng.random_range(0..set.len())]; n]
-            } else {
-                (0..n)
-                    .map(|_| set[rng.random_range(0..set.len())])
-                    .collect()
-            }
-        };
         let v = self.variant;
+        let mut bs = Vec::with_capacity(n);
         loop {
-            let ds = draw(rng, depth, v >= AnyNetVariant::E);
-            let ws = draw(rng, width, v >= AnyNetVariant::D);
-            let bs = pick(rng, &self.bottleneck_ratios, v >= AnyNetVariant::B);
-            let gs = pick(rng, &self.group_ws, v >= AnyNetVariant::C);
-            let bot_muls: Vec<f64> = bs.iter().map(|&b| 1.0 / b as f64).collect();
-            let (ws, gs) = adjust_block_compatibility(&ws, &bot_muls, &gs)
+            draw_stages(rng, depth, n, v >= AnyNetVariant::E, &mut out.depths);
+            draw_stages(rng, width, n, v >= AnyNetVariant::D, &mut out.widths);
+            pick(
+                rng,
+                &self.bottleneck_ratios,
+                n,
+                v >= AnyNetVariant::B,
+                &mut bs,
+            );
+            pick(
+                rng,
+                &self.group_ws,
+                n,
+                v >= AnyNetVariant::C,
+                &mut out.group_ws,
+            );
+            out.bot_muls.clear();
+            out.bot_muls.extend(bs.iter().map(|&b| 1.0 / b as f64));
+            let (ws, gs) = adjust_block_compatibility(&out.widths, &out.bot_muls, &out.group_ws)
                 .expect("positive widths, ratios and group widths");
+            (out.widths, out.group_ws) = (ws, gs);
             // Compatibility can move widths and shrink group widths; keep the C, D and E
             // restrictions exact by drawing again.
+            let gs = &out.group_ws;
             if v >= AnyNetVariant::C && gs.iter().any(|&g| g != gs[0]) {
                 continue;
             }
-            if v >= AnyNetVariant::D && !non_decreasing(&ws) {
+            if v >= AnyNetVariant::D && !non_decreasing(&out.widths) {
                 continue;
             }
-            return vec![
-                ("ANYNET.DEPTHS".into(), Json::from(ds)),
-                ("ANYNET.WIDTHS".into(), Json::from(ws)),
-                (
-                    "ANYNET.BOT_MULS".into(),
-                    Json::Array(bot_muls.into_iter().map(json_f64).collect()),
-                ),
-                ("ANYNET.GROUP_WS".into(), Json::from(gs)),
-            ];
+            return;
         }
     }
 }

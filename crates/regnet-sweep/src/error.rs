@@ -68,12 +68,28 @@ pub(crate) fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
 }
 
-/// Writes a file, creating its parent directories, naming the path on failure.
-pub(crate) fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+/// Reads a text file of at most `max` bytes, naming the path on failure.
+pub(crate) fn read_limited(path: &Path, max: u64) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::other(format!(
+            "{}: the file is larger than the limit of {max} bytes",
+            path.display()
+        )));
     }
-    std::fs::write(path, contents).map_err(|e| Error::io(path, e))
+    String::from_utf8(bytes)
+        .map_err(|_| Error::other(format!("{}: not UTF-8 text", path.display())))
+}
+
+/// Writes a file atomically ([`crate::atomic::write`]), creating its parent directories,
+/// naming the path on failure.
+pub(crate) fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    crate::atomic::write(path, contents.as_ref())
 }
 
 /// Writes JSON, pretty-printed.

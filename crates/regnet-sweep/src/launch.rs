@@ -19,8 +19,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::job_lock::{self, LockOwner};
 use crate::layout::{self, Attempt, JobState, JobStatus, LOG_FILE, Progress};
 use crate::template::{Template, shell_quote};
+
+/// Most jobs run at once by one launcher (each is a thread and a process).
+pub const MAX_JOBS: usize = 1024;
 
 /// Options of [`run`].
 #[derive(Clone, Debug)]
@@ -58,6 +62,8 @@ pub struct LaunchSummary {
     pub failed: Vec<usize>,
     /// Failed in an earlier launch and skipped.
     pub skipped_failed: Vec<usize>,
+    /// Skipped because another launcher was running them.
+    pub running_elsewhere: Vec<usize>,
     /// Commands that would run (`dry_run`), one shell line each.
     pub commands: Vec<String>,
 }
@@ -146,11 +152,8 @@ fn attempt(opts: &LaunchOptions, index: usize, state: &mut JobState) -> Result<b
     Ok(ok)
 }
 
-/// Runs the sweep's jobs.
-pub fn run(opts: &LaunchOptions) -> Result<LaunchSummary> {
-    if opts.jobs == 0 {
-        return Err(Error::other("launch: --jobs must be at least 1"));
-    }
+/// The jobs to run (with whether to reset their failures), and the summary of the others.
+fn scan(opts: &LaunchOptions) -> Result<(LaunchSummary, VecDeque<(usize, bool)>)> {
     let mut indices = layout::config_indices(&opts.sweep_dir)?;
     if let Some(only) = &opts.only {
         for i in only {
@@ -170,89 +173,152 @@ pub fn run(opts: &LaunchOptions) -> Result<LaunchSummary> {
     let mut queue = VecDeque::new();
     for &i in &indices {
         let out = layout::out_dir(&opts.sweep_dir, i);
-        let (progress, state, _) = layout::job_progress(&out);
-        match progress {
+        match layout::job_progress(&out).0 {
             Progress::Finished => summary.already_finished.push(i),
             Progress::Failed if !opts.reset_failed => summary.skipped_failed.push(i),
-            _ => {
-                if opts.dry_run {
-                    let argv = opts.argv(i);
-                    let line: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-                    summary.commands.push(line.join(" "));
-                } else {
-                    let mut state = state.unwrap_or_default();
-                    if opts.reset_failed && state.failures() > 0 {
-                        let old = std::mem::take(&mut state.attempts);
-                        state.previous_attempts.extend(old);
-                        state.status = JobStatus::Pending;
-                    }
-                    queue.push_back((i, state));
-                }
+            _ if opts.dry_run => {
+                let line: Vec<String> = opts.argv(i).iter().map(|a| shell_quote(a)).collect();
+                summary.commands.push(line.join(" "));
             }
+            _ => queue.push_back((i, opts.reset_failed)),
         }
     }
+    Ok((summary, queue))
+}
+
+/// What became of one turn of a job.
+enum Turn {
+    /// Ran: succeeded, or failed with or without a retry left.
+    Ran { ok: bool, retry: bool },
+    /// Finished by another launcher meanwhile.
+    FinishedElsewhere,
+    /// Failed for good in another launcher meanwhile.
+    FailedElsewhere,
+    /// Another launcher runs it now.
+    Busy(Option<LockOwner>),
+}
+
+/// Takes job `i`'s lock, re-reads its state (another launcher may have run it since the
+/// scan), and runs one attempt; the lock is released when the state is written.
+fn turn(opts: &LaunchOptions, i: usize, reset: bool) -> Result<(Turn, JobState)> {
+    let out = layout::out_dir(&opts.sweep_dir, i);
+    let _lock = match job_lock::try_lock(&out)? {
+        Ok(lock) => lock,
+        Err(owner) => return Ok((Turn::Busy(owner), JobState::default())),
+    };
+    crate::atomic::clean_temp_files(&out);
+    let (progress, state, _) = layout::job_progress(&out);
+    let mut state = state.unwrap_or_default();
+    match progress {
+        Progress::Finished => return Ok((Turn::FinishedElsewhere, state)),
+        Progress::Failed if !reset => return Ok((Turn::FailedElsewhere, state)),
+        _ => {}
+    }
+    if reset && state.failures() > 0 {
+        let old = std::mem::take(&mut state.attempts);
+        state.previous_attempts.extend(old);
+        state.status = JobStatus::Pending;
+    }
+    let ok = attempt(opts, i, &mut state)?;
+    let retry = !ok && state.failures() <= opts.max_retry;
+    state.status = if ok {
+        JobStatus::Finished
+    } else if retry {
+        JobStatus::Pending
+    } else {
+        JobStatus::Failed
+    };
+    state.write(&out)?;
+    Ok((Turn::Ran { ok, retry }, state))
+}
+
+/// One line of progress for a turn.
+fn progress_line(opts: &LaunchOptions, turn: &Turn, state: &JobState) -> String {
+    let a = state.attempts.last();
+    let secs = a.and_then(|a| a.seconds).unwrap_or(0.0);
+    let code = a.and_then(|a| a.exit_code);
+    let failures = state.failures();
+    match turn {
+        Turn::Ran { ok: true, .. } => format!("finished in {secs:.1} s"),
+        Turn::Ran { retry, .. } => {
+            let how = code.map_or("was killed".into(), |c| format!("exited with {c}"));
+            if *retry {
+                format!("{how}; retry {failures} of {}", opts.max_retry)
+            } else {
+                format!("{how}; failed {failures} times, giving up")
+            }
+        }
+        Turn::FinishedElsewhere => "was finished by another launcher".into(),
+        Turn::FailedElsewhere => "failed in another launcher".into(),
+        Turn::Busy(owner) => match owner {
+            Some(o) => format!(
+                "runs in another launcher (pid {} on {}); skipped",
+                o.pid, o.host
+            ),
+            None => "is locked by another launcher; skipped".into(),
+        },
+    }
+}
+
+/// Runs the sweep's jobs. Each attempt holds the job's lock ([`crate::job_lock`]): jobs
+/// that another launcher runs are skipped (listed in `running_elsewhere`), and a job
+/// finished meanwhile is not run again.
+pub fn run(opts: &LaunchOptions) -> Result<LaunchSummary> {
+    if opts.jobs == 0 {
+        return Err(Error::other("launch: --jobs must be at least 1"));
+    }
+    if opts.jobs > MAX_JOBS {
+        return Err(Error::other(format!(
+            "launch: --jobs {} is above the limit of {MAX_JOBS} jobs at once",
+            opts.jobs
+        )));
+    }
+    let (summary, queue) = scan(opts)?;
     if opts.dry_run || queue.is_empty() {
         return Ok(summary);
     }
+    crate::atomic::clean_temp_files(&opts.sweep_dir);
     let todo = queue.len();
     let queue = Mutex::new(queue);
     let done = Mutex::new((summary, 0usize));
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let worker = || {
         loop {
-            let Some((i, mut state)) = queue.lock().expect("no panics").pop_front() else {
+            // A statement of its own: the queue is unlocked before the job runs.
+            let Some((i, reset)) = queue.lock().expect("no panics").pop_front() else {
                 return;
             };
-            let result = attempt(opts, i, &mut state);
-            let out = layout::out_dir(&opts.sweep_dir, i);
-            let name = crate::setup::model_name(i);
-            let ok = match result {
-                Ok(ok) => ok,
+            let (turn, state) = match turn(opts, i, reset) {
+                Ok(t) => t,
                 Err(e) => {
                     first_error.lock().expect("no panics").get_or_insert(e);
                     return;
                 }
             };
-            let failures = state.failures();
-            let retry = !ok && failures <= opts.max_retry;
-            state.status = if ok {
-                JobStatus::Finished
-            } else if retry {
-                JobStatus::Pending
-            } else {
-                JobStatus::Failed
-            };
-            let secs = state.attempts.last().and_then(|a| a.seconds).unwrap_or(0.0);
-            let code = state.attempts.last().and_then(|a| a.exit_code);
-            if let Err(e) = state.write(&out) {
-                first_error.lock().expect("no panics").get_or_insert(e);
-                return;
-            }
             let mut d = done.lock().expect("no panics");
-            if ok {
-                d.0.finished.push(i);
-            } else if !retry {
-                d.0.failed.push(i);
+            let (list, last) = match &turn {
+                Turn::Ran { ok: true, .. } => (Some(&mut d.0.finished), true),
+                Turn::Ran { retry: true, .. } => (None, false),
+                Turn::Ran { .. } => (Some(&mut d.0.failed), true),
+                Turn::FinishedElsewhere => (Some(&mut d.0.already_finished), true),
+                Turn::FailedElsewhere => (Some(&mut d.0.skipped_failed), true),
+                Turn::Busy(_) => (Some(&mut d.0.running_elsewhere), true),
+            };
+            if let Some(list) = list {
+                list.push(i);
             }
-            if ok || !retry {
-                d.1 += 1;
-            }
+            d.1 += usize::from(last);
             if opts.verbose {
-                let what = if ok {
-                    format!("finished in {secs:.1} s")
-                } else {
-                    let how = code.map_or("was killed".into(), |c| format!("exited with {c}"));
-                    if retry {
-                        format!("{how}; retry {failures} of {}", opts.max_retry)
-                    } else {
-                        format!("{how}; failed {failures} times, giving up")
-                    }
-                };
-                eprintln!("[{}/{todo}] {name} {what}", d.1);
+                let name = crate::setup::model_name(i);
+                eprintln!(
+                    "[{}/{todo}] {name} {}",
+                    d.1,
+                    progress_line(opts, &turn, &state)
+                );
             }
             drop(d);
-            if retry {
-                queue.lock().expect("no panics").push_back((i, state));
+            if !last {
+                queue.lock().expect("no panics").push_back((i, false));
             }
         }
     };
@@ -265,8 +331,15 @@ pub fn run(opts: &LaunchOptions) -> Result<LaunchSummary> {
         return Err(e);
     }
     let (mut summary, _) = done.into_inner().expect("no panics");
-    summary.finished.sort_unstable();
-    summary.failed.sort_unstable();
+    for list in [
+        &mut summary.finished,
+        &mut summary.failed,
+        &mut summary.already_finished,
+        &mut summary.skipped_failed,
+        &mut summary.running_elsewhere,
+    ] {
+        list.sort_unstable();
+    }
     Ok(summary)
 }
 

@@ -21,13 +21,16 @@
 pub mod analysis;
 pub mod analyze;
 pub mod apply;
+pub mod atomic;
 pub mod cli;
 pub mod collect;
 pub mod constraints;
 pub mod curves;
 pub mod design_space;
 pub mod error;
+pub mod fast_path;
 pub mod fit;
+pub mod job_lock;
 pub mod launch;
 pub mod layout;
 pub mod logs;

@@ -147,18 +147,31 @@ impl Quantum {
     }
 
     /// `k * q`, computed in decimal and rounded once to the nearest float.
+    #[inline]
     pub fn times(&self, k: f64) -> f64 {
-        let n = (k as i128) * (self.mant as i128);
-        const EXACT: i128 = 1 << 53;
-        if self.exp >= 0 {
-            if self.exp <= 22 && n.abs() < EXACT {
+        // Sampling calls this millions of times: 64-bit integers suffice whenever the
+        // product is exact in a float (an i128 product and its conversions cost more than
+        // the rest of a draw).
+        if let Some(n) = (k as i64).checked_mul(self.mant)
+            && n.unsigned_abs() < 1 << 53
+        {
+            if (0..=22).contains(&self.exp) {
                 // Both factors are exact; the product is rounded once.
                 return n as f64 * POW10[self.exp as usize];
             }
-        } else if -self.exp <= 22 && n.abs() < EXACT {
-            // Both operands are exact, so IEEE division rounds the exact decimal once.
-            return n as f64 / POW10[(-self.exp) as usize];
+            if (-22..0).contains(&self.exp) {
+                // Both operands are exact, so IEEE division rounds the exact decimal once.
+                return n as f64 / POW10[(-self.exp) as usize];
+            }
         }
+        self.times_by_parsing(k)
+    }
+
+    /// `k * q` for products beyond 2^53 or extreme exponents: the decimal literal, parsed
+    /// (correctly rounded).
+    #[cold]
+    fn times_by_parsing(&self, k: f64) -> f64 {
+        let n = (k as i128) * (self.mant as i128);
         format!("{n}e{}", self.exp)
             .parse()
             .expect("a decimal literal parses")
@@ -196,12 +209,64 @@ enum Op {
     Round,
 }
 
+/// `x.floor()`, without a libm call on CPUs without SSE4.1 (the baseline x86-64 target):
+/// exact, as every float of magnitude below 2^52 truncates exactly to an `i64`.
+fn floor(x: f64) -> f64 {
+    if x.abs() < 4_503_599_627_370_496.0 {
+        let t = x as i64 as f64;
+        if t > x { t - 1.0 } else { t }
+    } else {
+        x.floor()
+    }
+}
+
+/// `x.ceil()`, as [`floor`].
+fn ceil(x: f64) -> f64 {
+    if x.abs() < 4_503_599_627_370_496.0 {
+        let t = x as i64 as f64;
+        if t < x { t + 1.0 } else { t }
+    } else {
+        x.ceil()
+    }
+}
+
+/// What a [`ScalarDist`] computes once rather than on every draw: the quantized range and
+/// the affine map from a uniform draw (`uniform`: `f = low + span * u`; `log_uniform`:
+/// `log f = top - span * u`). The draws use the same arithmetic as the free functions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Law {
+    k_low: f64,
+    k_high: f64,
+    span: f64,
+    top: f64,
+}
+
+impl Law {
+    fn new(rand_type: RandType, low: f64, high: f64, q: f64) -> Law {
+        let k_low = (low / q).round();
+        let k_high = (high / q).round().max(k_low);
+        let (span, top) = match rand_type {
+            RandType::LogUniform => {
+                let (a, b) = ((low - q.min(low / 2.0)).ln(), high.ln());
+                (b - a, b)
+            }
+            _ => ((high + q) - low, 0.0),
+        };
+        Law {
+            k_low,
+            k_high,
+            span,
+            top,
+        }
+    }
+}
+
 /// `op(f / q) * q`, clamped to the multiples of `q` inside `[low, high]`.
 fn quantize(f: f64, q: &Quantum, op: Op, low: f64, high: f64) -> f64 {
     let x = f / q.value;
     let k = match op {
-        Op::Floor => x.floor(),
-        Op::Ceil => x.ceil(),
+        Op::Floor => floor(x),
+        Op::Ceil => ceil(x),
         Op::Round => x.round_ties_even(),
     };
     // `low` and `high` are multiples of q (validated), so the ratios are integers up to
@@ -287,6 +352,7 @@ pub struct ScalarDist {
     /// `power2_or_log_uniform`: `low` as a quantum (its power-of-two part), and the lower
     /// end and quantum of its log-uniform part.
     p2_or_log: (Quantum, f64, Quantum),
+    law: Law,
 }
 
 fn is_power_of_two(x: f64) -> bool {
@@ -353,15 +419,24 @@ impl ScalarDist {
             int,
             quantum,
             p2_or_log,
+            law: Law::new(rand_type, low, high, q),
         })
     }
 
     /// One draw: a multiple of `q` in `[low, high]`.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         let (low, high, q) = (self.low, self.high, &self.quantum);
+        let law = &self.law;
         match self.rand_type {
-            RandType::Uniform => uniform(rng, low, high, q),
-            RandType::LogUniform => log_uniform(rng, low, high, q),
+            // As `uniform` and `log_uniform`, with the range's constants computed once.
+            RandType::Uniform => {
+                let f = low + law.span * rng.random::<f64>();
+                q.times(floor(f / q.value).clamp(law.k_low, law.k_high))
+            }
+            RandType::LogUniform => {
+                let f = (law.top - law.span * rng.random::<f64>()).exp();
+                q.times(ceil(f / q.value).clamp(law.k_low, law.k_high))
+            }
             RandType::Power2Uniform => power2_uniform(rng, low, high, q),
             RandType::Power2OrLogUniform => {
                 // pycls: a power of two quantized to `low` (so, itself); kept if below q.
@@ -375,6 +450,21 @@ impl ScalarDist {
             }
             RandType::Normal => normal(rng, low, high, q),
             RandType::LogNormal => log_normal(rng, low, high, q),
+        }
+    }
+
+    /// Consumes from `rng` exactly what [`ScalarDist::sample`] would, computing no more
+    /// than needed: rejection loops that already know they will redraw skip the `ln`,
+    /// `exp` and quantization of the rest of an attempt, and stay on the same stream.
+    pub fn skip<R: Rng + ?Sized>(&self, rng: &mut R) {
+        match self.rand_type {
+            // Both take one uniform f64 from the stream.
+            RandType::Uniform | RandType::LogUniform => {
+                rng.random::<f64>();
+            }
+            _ => {
+                self.sample(rng);
+            }
         }
     }
 
@@ -403,6 +493,52 @@ mod tests {
         assert_eq!(Quantum::new(1.0 / 128.0).unwrap().times(64.0), 0.5);
         assert_eq!(Quantum::new(8.0).unwrap().times(3.0), 24.0);
         assert_eq!(Quantum::new(1e-10).unwrap().times(12345.0), 1.2345e-6);
+    }
+
+    #[test]
+    fn precomputed_draws_equal_the_free_functions() {
+        use rand::SeedableRng;
+        let laws = [
+            (RandType::Uniform, 1.0, 16.0, 1.0),
+            (RandType::Uniform, -3.0, 0.3, 0.1),
+            (RandType::LogUniform, 8.0, 1024.0, 8.0),
+            (RandType::LogUniform, 2.0, 3.0, 0.001),
+            (RandType::LogUniform, 0.1, 256.0, 0.1),
+        ];
+        for (rt, low, high, q) in laws {
+            let d = ScalarDist::new(rt, low, high, q, false).unwrap();
+            let free = |rng: &mut rand_chacha::ChaCha8Rng| match rt {
+                RandType::Uniform => uniform(rng, low, high, &d.quantum),
+                _ => log_uniform(rng, low, high, &d.quantum),
+            };
+            let mut a = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+            let mut b = a.clone();
+            for _ in 0..20_000 {
+                assert_eq!(d.sample(&mut a).to_bits(), free(&mut b).to_bits(), "{rt}");
+            }
+            d.skip(&mut a);
+            free(&mut b);
+            assert_eq!(
+                d.sample(&mut a),
+                free(&mut b),
+                "skip consumes a draw of {rt}"
+            );
+        }
+        for x in [
+            -2.5,
+            -2.0,
+            -0.5,
+            -0.0,
+            0.0,
+            0.3,
+            1.0,
+            2.7,
+            1e300,
+            -1e300,
+            4.5e15 + 0.5,
+        ] {
+            assert_eq!((floor(x), ceil(x)), (x.floor(), x.ceil()), "{x}");
+        }
     }
 
     #[test]

@@ -279,25 +279,7 @@ impl Sampler {
                     .map(Sampler::Scalar)
                     .map_err(|e| at.err(format!("{ty}: {e}")))
             }
-            "list_sampler" => {
-                yaml::check_keys(m, LIST_KEYS, at)?;
-                let length = match yaml::get(m, "LENGTH") {
-                    Some(v) => yaml::uint(v, &at.child("LENGTH"))? as usize,
-                    None => 0,
-                };
-                let at_i = at.child("ITEM_SAMPLER");
-                let Some(item) = yaml::get(m, "ITEM_SAMPLER") else {
-                    return Err(at_i.err("list_sampler needs an ITEM_SAMPLER"));
-                };
-                let item = Sampler::from_yaml(param, item, &at_i)?;
-                if matches!(item, Sampler::RegNet(_)) {
-                    return Err(at_i.err("regnet_sampler cannot be a list item"));
-                }
-                Ok(Sampler::List {
-                    length,
-                    item: Box::new(item),
-                })
-            }
+            "list_sampler" => Sampler::list_from_yaml(param, m, at),
             "regnet_sampler" => {
                 yaml::check_keys(m, REGNET_KEYS, at)?;
                 if param != "REGNET" {
@@ -312,6 +294,41 @@ impl Sampler {
                 SAMPLER_TYPES.join(", ")
             ))),
         }
+    }
+
+    /// Reads a `list_sampler` mapping (its `TYPE` already checked).
+    fn list_from_yaml(param: &str, m: &serde_norway::Mapping, at: &At) -> Result<Sampler> {
+        yaml::check_keys(m, LIST_KEYS, at)?;
+        let at_l = at.child("LENGTH");
+        let length = match yaml::get(m, "LENGTH") {
+            Some(v) => yaml::uint(v, &at_l)?,
+            None => 0,
+        };
+        let max = regnet_core::limits::MAX_LIST;
+        if length > max as u64 {
+            return Err(at_l.err(format!("{length} is above the limit of {max}")));
+        }
+        let length = length as usize;
+        let at_i = at.child("ITEM_SAMPLER");
+        let Some(item) = yaml::get(m, "ITEM_SAMPLER") else {
+            return Err(at_i.err("list_sampler needs an ITEM_SAMPLER"));
+        };
+        let item = Sampler::from_yaml(param, item, &at_i)?;
+        if matches!(item, Sampler::RegNet(_)) {
+            return Err(at_i.err("regnet_sampler cannot be a list item"));
+        }
+        // Nested lists multiply: bound the values of one draw, not each level.
+        let values = length.saturating_mul(item.values_per_draw());
+        if values > max {
+            return Err(at_l.err(format!(
+                "{length} items of {} values each is above the limit of {max} values",
+                item.values_per_draw()
+            )));
+        }
+        Ok(Sampler::List {
+            length,
+            item: Box::new(item),
+        })
     }
 
     /// Draws one value (composite samplers: see [`Sampler::sample_into`]).
@@ -342,6 +359,15 @@ impl Sampler {
         match self {
             Sampler::RegNet(r) => out.extend(r.sample(rng).to_params()),
             other => out.push((param.to_string(), other.sample(rng))),
+        }
+    }
+
+    /// How many scalar values one draw holds (nested lists multiply).
+    fn values_per_draw(&self) -> usize {
+        match self {
+            Sampler::List { length, item } => length.saturating_mul(item.values_per_draw()),
+            Sampler::RegNet(_) => REGNET_FIELDS.len(),
+            _ => 1,
         }
     }
 

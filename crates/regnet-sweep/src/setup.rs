@@ -22,7 +22,7 @@
 //!   and each model's sampled parameters, stages and flops/params/acts.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -30,14 +30,16 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use regnet_core::config::Config;
 use regnet_core::error::Origin;
+use regnet_core::spec::AnyNet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::apply::{self, Setter};
 use crate::constraints::{Accepted, Constraints, Cx, Rejection, config_complexity};
-use crate::design_space::{DesignSpace, PreparedSpace};
+use crate::design_space::{DesignSpace, PreparedSpace, SpaceDraw};
 use crate::error::{Error, Result};
-use crate::sampler::{Param, RegNetParams, params_key};
+use crate::fast_path::{FastPath, NetDraw, NetSource};
+use crate::sampler::{Param, RegNetParams, Sampler, params_key};
 use crate::sweep_config::SweepConfig;
 
 /// Candidates evaluated per parallel chunk.
@@ -205,6 +207,23 @@ pub fn model_name(index: usize) -> String {
     format!("{index:06}")
 }
 
+/// One sampler's draw for a candidate.
+#[derive(Clone, Debug)]
+enum SamplerDraw {
+    /// A `regnet_sampler`'s parameters.
+    RegNet(RegNetParams),
+    /// Any other sampler's value.
+    Value(Json),
+}
+
+/// One candidate as drawn, typed: the design space's values, then each sampler's. It
+/// becomes `KEY VALUE` parameters only when it is kept (or judged the general way).
+#[derive(Clone, Debug)]
+struct Draw {
+    space: Option<SpaceDraw>,
+    samplers: Vec<SamplerDraw>,
+}
+
 /// Draws candidates and evaluates them against the constraints.
 struct Engine<'a> {
     sweep: &'a SweepConfig,
@@ -212,10 +231,12 @@ struct Engine<'a> {
     setters: HashMap<String, Option<Setter>>,
     /// Which sampler sets each key, for error messages.
     origin: HashMap<String, String>,
+    /// The fast verdict, where the sweep allows it.
+    fast: Option<FastPath>,
 }
 
 impl<'a> Engine<'a> {
-    fn new(sweep: &'a SweepConfig) -> Self {
+    fn new(sweep: &'a SweepConfig, fast: bool) -> Self {
         let mut setters = HashMap::new();
         let mut origin = HashMap::new();
         let s = &sweep.setup;
@@ -236,17 +257,39 @@ impl<'a> Engine<'a> {
             space: s.design_space.as_ref().map(DesignSpace::prepare),
             setters,
             origin,
+            fast: if fast { FastPath::new(sweep) } else { None },
         }
     }
 
-    fn draw(&self, rng: &mut ChaCha8Rng) -> Vec<Param> {
-        let s = &self.sweep.setup;
-        let mut params = match &self.space {
-            Some(ds) => ds.sample(rng),
-            None => Vec::new(),
-        };
-        for (param, sampler) in &s.samplers {
-            sampler.sample_into(param, rng, &mut params);
+    /// One candidate, from the design space, then each sampler in file order.
+    fn draw(&self, rng: &mut ChaCha8Rng) -> Draw {
+        let space = self.space.as_ref().map(|ds| ds.draw(rng));
+        let samplers = (self.sweep.setup.samplers.iter())
+            .map(|(_, sampler)| match sampler {
+                Sampler::RegNet(r) => SamplerDraw::RegNet(r.sample(rng)),
+                other => SamplerDraw::Value(other.sample(rng)),
+            })
+            .collect();
+        Draw { space, samplers }
+    }
+
+    /// `n` candidates, in stream order.
+    fn draw_chunk(&self, rng: &mut ChaCha8Rng, n: usize) -> Vec<Draw> {
+        (0..n).map(|_| self.draw(rng)).collect()
+    }
+
+    /// The candidate's `KEY VALUE` parameters.
+    fn params(&self, d: &Draw) -> Vec<Param> {
+        let mut params = d
+            .space
+            .as_ref()
+            .map(SpaceDraw::to_params)
+            .unwrap_or_default();
+        for ((param, _), sd) in self.sweep.setup.samplers.iter().zip(&d.samplers) {
+            match sd {
+                SamplerDraw::RegNet(p) => params.extend(p.to_params()),
+                SamplerDraw::Value(v) => params.push((param.clone(), v.clone())),
+            }
         }
         params
     }
@@ -264,15 +307,45 @@ impl<'a> Engine<'a> {
         )
     }
 
-    /// The candidate's key and verdict; errors are values of the wrong type for a key.
-    fn evaluate(&self, params: &[Param]) -> Result<(String, Result<Accepted, Rejection>)> {
+    /// The candidate's verdict through its full config and layer plan; errors are values
+    /// of the wrong type for a key.
+    fn evaluate(&self, params: &[Param]) -> Result<Verdict> {
         let mut cfg = self.sweep.setup.base_cfg.clone();
         for (k, v) in params {
             if let Some(Some(set)) = self.setters.get(k) {
                 set(&mut cfg, v).map_err(|e| self.key_error(k, v, e))?;
             }
         }
-        Ok((params_key(params), self.sweep.setup.constraints.check(&cfg)))
+        Ok(self.sweep.setup.constraints.check(&cfg))
+    }
+
+    /// The candidate's verdict: the fast path's where it answers, else the general one.
+    fn judge(&self, d: &Draw, scratch: &mut Option<AnyNet>) -> Result<Verdict> {
+        if let (Some(fast), Some(net)) = (&self.fast, scratch.as_mut()) {
+            let net_draw = match (fast.source, &d.space) {
+                (NetSource::DesignSpace, Some(s)) => Some(NetDraw::from(s)),
+                (NetSource::Sampler(i), _) => match d.samplers.get(i) {
+                    Some(SamplerDraw::RegNet(p)) => Some(NetDraw::RegNet(p)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(v) = net_draw.and_then(|nd| fast.check(nd, net)) {
+                return Ok(v);
+            }
+        }
+        self.evaluate(&self.params(d))
+    }
+
+    /// Judges a chunk of draws, in parallel, in order.
+    fn judge_all(&self, chunk: &[Draw]) -> Vec<Result<Verdict>> {
+        chunk
+            .par_iter()
+            .map_init(
+                || self.fast.as_ref().map(FastPath::scratch),
+                |scratch, d| self.judge(d, scratch),
+            )
+            .collect()
     }
 
     /// Draws until `NUM_CONFIGS` are kept or `NUM_SAMPLES` drawn.
@@ -283,37 +356,44 @@ impl<'a> Engine<'a> {
         let mut stats = SampleStats::default();
         let mut kept: Vec<Candidate> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
+        let mut next: Option<Vec<Draw>> = None;
         'draws: while stats.drawn < s.num_samples && kept.len() < s.num_configs {
-            let n = CHUNK.min(s.num_samples - stats.drawn);
-            let chunk: Vec<Vec<Param>> = (0..n).map(|_| self.draw(&mut rng)).collect();
-            let verdicts: Vec<_> = chunk.par_iter().map(|p| self.evaluate(p)).collect();
-            for (params, verdict) in chunk.into_iter().zip(verdicts) {
+            let chunk = match next.take() {
+                Some(chunk) => chunk,
+                None => self.draw_chunk(&mut rng, CHUNK.min(s.num_samples - stats.drawn)),
+            };
+            // Drawing is sequential (one stream); the next chunk is drawn while this one is
+            // judged. Chunk sizes depend only on the counts, so the sweep stays the seed's.
+            let n_next = CHUNK.min(s.num_samples - stats.drawn - chunk.len());
+            let (verdicts, following) = rayon::join(
+                || self.judge_all(&chunk),
+                || (n_next > 0).then(|| self.draw_chunk(&mut rng, n_next)),
+            );
+            next = following;
+            for (d, verdict) in chunk.iter().zip(verdicts) {
                 stats.drawn += 1;
-                let (key, verdict) = verdict?;
-                if seen.contains(&key) {
+                // A repeat of a kept candidate has its verdict, so only kept candidates need
+                // their parameter string (the identity deduplication compares).
+                let a = match verdict? {
+                    Ok(a) => a,
+                    Err(r) => {
+                        stats.reject(r);
+                        continue;
+                    }
+                };
+                let params = self.params(d);
+                let key = params_key(&params);
+                if !seen.insert(key.clone()) {
                     stats.duplicates += 1;
                     continue;
                 }
-                match verdict {
-                    Ok(a) => {
-                        seen.insert(key.clone());
-                        kept.push(Candidate {
-                            params,
-                            key,
-                            cx: a.cx,
-                        });
-                        if kept.len() == s.num_configs {
-                            break 'draws;
-                        }
-                    }
-                    Err(Rejection::Invalid(msg)) => {
-                        stats.invalid += 1;
-                        stats.invalid_example.get_or_insert(msg);
-                    }
-                    Err(Rejection::RegNetStages) => stats.regnet_stages += 1,
-                    Err(Rejection::Flops) => stats.flops += 1,
-                    Err(Rejection::Params) => stats.params += 1,
-                    Err(Rejection::Acts) => stats.acts += 1,
+                kept.push(Candidate {
+                    params,
+                    key,
+                    cx: a.cx,
+                });
+                if kept.len() == s.num_configs {
+                    break 'draws;
                 }
             }
         }
@@ -324,10 +404,36 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// A candidate's verdict.
+type Verdict = std::result::Result<Accepted, Rejection>;
+
+impl SampleStats {
+    /// Counts a rejection.
+    fn reject(&mut self, r: Rejection) {
+        match r {
+            Rejection::Invalid(msg) => {
+                self.invalid += 1;
+                self.invalid_example.get_or_insert(msg);
+            }
+            Rejection::RegNetStages => self.regnet_stages += 1,
+            Rejection::Flops => self.flops += 1,
+            Rejection::Params => self.params += 1,
+            Rejection::Acts => self.acts += 1,
+        }
+    }
+}
+
 /// Draws and evaluates candidates without writing anything: the kept candidates, in order,
 /// and the statistics.
 pub fn sample(sweep: &SweepConfig) -> Result<(Vec<Candidate>, SampleStats)> {
-    Engine::new(sweep).run()
+    Engine::new(sweep, true).run()
+}
+
+/// [`sample`] with every candidate judged through its full config and layer plan, never the
+/// fast path: the reference the fast path is tested against (same candidates, same
+/// statistics), and the baseline of the sampling benchmark.
+pub fn sample_with_layer_plan(sweep: &SweepConfig) -> Result<(Vec<Candidate>, SampleStats)> {
+    Engine::new(sweep, false).run()
 }
 
 /// Sets up the sweep of the config at `path` (refusing to overwrite an existing one).
@@ -366,42 +472,34 @@ fn rejection_summary(st: &SampleStats) -> String {
     s
 }
 
-/// Sets up `sweep`: samples, writes the configs, `sweep_cfg.yaml` and `setup.json`.
-pub fn setup(sweep: &SweepConfig, opts: &SetupOptions) -> Result<SetupSummary> {
-    let dir = sweep.sweep_dir();
-    let cfg_dir = dir.join("cfgs");
-    if cfg_dir.is_dir() {
-        let existing: Vec<PathBuf> = std::fs::read_dir(&cfg_dir)
-            .map_err(|e| Error::io(&cfg_dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-            .collect();
-        if !existing.is_empty() {
-            if !opts.force {
-                return Err(Error::other(format!(
-                    "{}: the sweep already has {} configs (use --force to sample them anew)",
-                    cfg_dir.display(),
-                    existing.len()
-                )));
-            }
-            for p in existing {
-                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
-            }
-        }
+/// The number of configs already in `SWEEP/cfgs`, an error unless `force`.
+fn check_existing(cfg_dir: &Path, force: bool) -> Result<()> {
+    if !cfg_dir.is_dir() {
+        return Ok(());
     }
-    let engine = Engine::new(sweep);
-    let (kept, stats) = engine.run()?;
-    if kept.is_empty() {
-        return Err(Error::config(
-            &sweep.file,
-            "SETUP",
-            format!(
-                "no config met the constraints in {} draws: {}",
-                stats.drawn,
-                rejection_summary(&stats)
-            ),
-        ));
+    let existing = std::fs::read_dir(cfg_dir)
+        .map_err(|e| Error::io(cfg_dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .count();
+    if existing > 0 && !force {
+        return Err(Error::other(format!(
+            "{}: the sweep already has {existing} configs (use --force to sample them anew)",
+            cfg_dir.display()
+        )));
     }
+    Ok(())
+}
+
+/// Writes the kept candidates' configs into `staging` (named for their final place in
+/// `dir`), re-reads each and checks its complexity; returns the models.
+fn write_models(
+    sweep: &SweepConfig,
+    engine: &Engine<'_>,
+    kept: &[Candidate],
+    dir: &Path,
+    staging: &Path,
+) -> Result<Vec<SampledModel>> {
     let logs = std::path::absolute(dir.join("logs")).unwrap_or(dir.join("logs"));
     let mut models = Vec::with_capacity(kept.len());
     for (index, c) in kept.iter().enumerate() {
@@ -420,8 +518,7 @@ pub fn setup(sweep: &SweepConfig, opts: &SetupOptions) -> Result<SetupSummary> {
         })?;
         cfg.desc = c.key.clone();
         cfg.out_dir = logs.join(&name).display().to_string();
-        let rel = format!("cfgs/{name}.yaml");
-        let path = dir.join(&rel);
+        let path = staging.join(format!("{name}.yaml"));
         crate::error::write(&path, cfg.to_yaml())?;
         // What training will read: the file, not the value in memory.
         let back = Config::load(&path.display().to_string())?;
@@ -444,13 +541,34 @@ pub fn setup(sweep: &SweepConfig, opts: &SetupOptions) -> Result<SetupSummary> {
         models.push(SampledModel {
             index,
             name,
-            cfg: rel,
+            cfg: format!("cfgs/{}.yaml", model_name(index)),
             sampled: c.params.iter().cloned().collect(),
             complexity: cx,
             stages: Stages::of(&back)?,
             regnet,
         });
     }
+    Ok(models)
+}
+
+/// Moves the configs written to `staging` into `SWEEP/cfgs`, replacing any there: two
+/// renames, so a reader sees the old configs or the new ones, never a mix.
+fn install(cfg_dir: &Path, staging: &Path) -> Result<()> {
+    let dir = cfg_dir.parent().unwrap_or(Path::new("."));
+    let old = dir.join(format!(".cfgs-old.tmp{}", std::process::id()));
+    if cfg_dir.exists() {
+        std::fs::rename(cfg_dir, &old).map_err(|e| Error::io(cfg_dir, e))?;
+    }
+    std::fs::rename(staging, cfg_dir).map_err(|e| Error::io(cfg_dir, e))?;
+    crate::atomic::sync_dir(dir);
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
+}
+
+/// The samplers of a sweep, described.
+fn sampler_infos(sweep: &SweepConfig) -> Vec<SamplerInfo> {
     let s = &sweep.setup;
     let mut samplers = Vec::new();
     if let Some(ds) = &s.design_space {
@@ -469,6 +587,45 @@ pub fn setup(sweep: &SweepConfig, opts: &SetupOptions) -> Result<SetupSummary> {
             log_scale: sampler.is_log(),
         });
     }
+    samplers
+}
+
+/// Sets up `sweep`: samples, writes the configs, `sweep_cfg.yaml` and `setup.json`.
+///
+/// Nothing is written until sampling has succeeded: a sweep whose constraints no candidate
+/// meets is an error that leaves the folder as it was. The configs are written to a
+/// temporary folder and moved into place at once (an existing sweep's configs, with
+/// `force`, are replaced only then); `setup.json`, written last, marks a complete setup.
+pub fn setup(sweep: &SweepConfig, opts: &SetupOptions) -> Result<SetupSummary> {
+    let dir = sweep.sweep_dir();
+    let cfg_dir = dir.join("cfgs");
+    check_existing(&cfg_dir, opts.force)?;
+    let engine = Engine::new(sweep, true);
+    let (kept, stats) = engine.run()?;
+    if kept.is_empty() {
+        return Err(Error::config(
+            &sweep.file,
+            "SETUP.CONSTRAINTS",
+            format!(
+                "no candidate met the constraints in {} draws (NUM_SAMPLES), nothing was \
+                 written: {}",
+                stats.drawn,
+                rejection_summary(&stats)
+            ),
+        ));
+    }
+    crate::atomic::clean_temp_files(&dir);
+    let staging = dir.join(format!(".cfgs.tmp{}", std::process::id()));
+    let written = write_models(sweep, &engine, &kept, &dir, &staging)
+        .and_then(|models| install(&cfg_dir, &staging).map(|()| models));
+    let models = match written {
+        Ok(models) => models,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let s = &sweep.setup;
     let summary = SetupSummary {
         name: sweep.name.clone(),
         desc: sweep.desc.clone(),
@@ -480,7 +637,7 @@ pub fn setup(sweep: &SweepConfig, opts: &SetupOptions) -> Result<SetupSummary> {
         num_configs: s.num_configs,
         num_samples: s.num_samples,
         im_size: s.base_cfg.im_size(),
-        samplers,
+        samplers: sampler_infos(sweep),
         constraints: s.constraints.clone(),
         stats,
         models,

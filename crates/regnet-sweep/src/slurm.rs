@@ -123,6 +123,14 @@ pub fn script(opts: &SlurmOptions) -> Result<String> {
     sb(format!("--cpus-per-task={}", opts.cpus_per_gpu * per));
     sb(format!("--mem={}G", opts.mem_per_gpu * per));
     sb(format!("--time={}", opts.time_limit));
+    // As pycls's cluster jobs do: a warning signal before the time limit, then requeue; the
+    // requeued task resumes from its last checkpoint (`TRAIN.AUTO_RESUME`).
+    sb(format!(
+        "--signal=B:USR1@{}",
+        signal_lead_s(opts.time_limit)
+    ));
+    sb("--requeue".into());
+    sb("--open-mode=append".into());
     if !opts.comment.is_empty() {
         sb(format!("--comment={}", shell_quote(&opts.comment)));
     }
@@ -139,8 +147,25 @@ out_dir="$sweep_dir/logs/$index"
 mkdir -p "$out_dir"
 echo "# regnet sweep slurm: job ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname)" >> "$out_dir/{log}"
 start=$(date +%s)
-{cmd} >> "$out_dir/{log}" 2>&1
-status=$?
+# The command runs in the background so that the shell can take SLURM's signals: USR1 (time
+# limit near) asks regnet to stop after its step, then the task is requeued; TERM (preemption,
+# scancel, scontrol requeue) is passed on. Only a run that exits 0 is marked finished.
+requeue=0
+trap 'requeue=1; echo "# regnet sweep slurm: time limit near, stopping and requeueing" >> "$out_dir/{log}"; kill -USR1 "$child" 2>/dev/null' USR1
+trap 'kill -TERM "$child" 2>/dev/null' TERM
+{cmd} >> "$out_dir/{log}" 2>&1 &
+child=$!
+while :; do
+  wait "$child"
+  status=$?
+  # A status above 128 with the child alive means a trap interrupted `wait`.
+  if [ "$status" -gt 128 ] && kill -0 "$child" 2>/dev/null; then continue; fi
+  break
+done
+if [ "$requeue" -eq 1 ]; then
+  scontrol requeue "${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+  exit 0
+fi
 if [ "$status" -eq 0 ]; then
   printf '{{"status": "finished", "attempts": [{{"started": %s, "seconds": %s, "exit_code": 0, "runner": "slurm"}}]}}\n' \
     "$start" "$(( $(date +%s) - start ))" > "$out_dir/{job}"
@@ -155,24 +180,42 @@ exit "$status"
     Ok(s)
 }
 
+/// Seconds before the time limit at which SLURM sends USR1: two minutes, or a quarter of
+/// very short limits, so that the current step and a checkpoint fit.
+pub fn signal_lead_s(time_limit_min: usize) -> usize {
+    (time_limit_min * 60 / 4).clamp(10, 120)
+}
+
 /// Writes the script to `SWEEP/slurm_array.sh`.
 pub fn write(opts: &SlurmOptions) -> Result<PathBuf> {
     let path = opts.sweep_dir.join("slurm_array.sh");
+    // SLURM opens `--output` in `logs/` before the script runs, and fails the task (no log,
+    // signal 53) when the folder does not exist.
+    let logs = opts.sweep_dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| Error::other(format!("{}: {e}", logs.display())))?;
     crate::error::write(&path, script(opts)?)?;
     Ok(path)
 }
 
 /// Submits a script with `sbatch`; returns its output (the job id line).
 pub fn submit(script: &Path) -> Result<String> {
-    let out = Command::new("sbatch")
-        .arg(script)
-        .output()
-        .map_err(|e| Error::other(format!("cannot run sbatch: {e}")))?;
+    let out = Command::new("sbatch").arg(script).output().map_err(|e| {
+        Error::other(format!(
+            "cannot run sbatch ({e}): is SLURM installed and on PATH? (scripts/slurm-local.sh \
+                 starts a one-node cluster here)"
+        ))
+    })?;
     if !out.status.success() {
+        // sbatch explains itself over several lines; the error stays on one.
+        let why: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(|l| l.trim().trim_start_matches("sbatch: ").to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
         return Err(Error::other(format!(
             "sbatch {}: {}",
             script.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            why.join("; ")
         )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())

@@ -187,6 +187,72 @@ const ANALYZE_KEYS: &[&str] = &[
     "EXTRA_SWEEP_NAMES",
 ];
 
+/// Most configs a sweep may ask for (`SETUP.NUM_CONFIGS`): each is a file and a training
+/// job; pycls's largest published sweeps have a few thousand.
+pub const MAX_NUM_CONFIGS: usize = 100_000;
+/// Most candidates a sweep may draw (`SETUP.NUM_SAMPLES`): about a minute of sampling.
+pub const MAX_NUM_SAMPLES: usize = 100_000_000;
+/// Largest sweep config file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Longest `NAME`, in bytes.
+const MAX_NAME_BYTES: usize = 1024;
+
+/// Checks that `NAME` is a relative path of plain folder names, so that `ROOT_DIR/NAME`
+/// stays inside `ROOT_DIR` (setup writes there, `--force` replaces its configs).
+fn check_name(name: &str, at: &At) -> Result<()> {
+    use std::path::Component;
+    if name.trim().is_empty() {
+        return Err(at.err("has to be specified"));
+    }
+    if name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+        return Err(at.err(format!(
+            "must be a folder name of printable characters, at most {MAX_NAME_BYTES} bytes"
+        )));
+    }
+    let path = Path::new(name);
+    if path.has_root() || path.is_absolute() {
+        return Err(at.err(format!(
+            "`{name}` is an absolute path; NAME must be relative to ROOT_DIR"
+        )));
+    }
+    if !path.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(at.err(format!(
+            "`{name}` leaves ROOT_DIR or is not a plain path (`..` and `.` are not allowed)"
+        )));
+    }
+    Ok(())
+}
+
+/// `SETUP.NUM_CONFIGS` and `SETUP.NUM_SAMPLES`, checked against their limits and each other.
+fn read_counts(m: &serde_norway::Mapping, at: &At) -> Result<(usize, usize)> {
+    let uint = |key: &str| -> Result<Option<u64>> {
+        yaml::get(m, key)
+            .map(|v| yaml::uint(v, &at.child(key)))
+            .transpose()
+    };
+    let num_configs = uint("NUM_CONFIGS")?.unwrap_or(0);
+    if num_configs == 0 {
+        return Err(at.child("NUM_CONFIGS").err("has to be specified (> 0)"));
+    }
+    let num_samples = uint("NUM_SAMPLES")?.unwrap_or(1_000_000);
+    for (key, n, max) in [
+        ("NUM_CONFIGS", num_configs, MAX_NUM_CONFIGS),
+        ("NUM_SAMPLES", num_samples, MAX_NUM_SAMPLES),
+    ] {
+        if n > max as u64 {
+            return Err(at
+                .child(key)
+                .err(format!("{n} is above the limit of {max}")));
+        }
+    }
+    if num_configs > num_samples {
+        return Err(at.child("NUM_CONFIGS").err(format!(
+            "{num_configs} configs cannot be found in NUM_SAMPLES = {num_samples} draws"
+        )));
+    }
+    Ok((num_configs as usize, num_samples as usize))
+}
+
 /// Resolves `p` against `dir` unless absolute.
 fn resolve(dir: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
@@ -237,7 +303,7 @@ impl SweepConfig {
     /// Reads and checks the sweep config at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<SweepConfig> {
         let path = path.as_ref();
-        let text = crate::error::read(path)?;
+        let text = crate::error::read_limited(path, MAX_FILE_BYTES)?;
         SweepConfig::from_yaml(&text, path)
     }
 
@@ -249,6 +315,10 @@ impl SweepConfig {
     /// Parses sweep YAML `text` read from `path` (relative paths resolve against its folder).
     pub fn from_yaml(text: &str, path: &Path) -> Result<SweepConfig> {
         let root = At::root(path);
+        // The YAML parser's time grows faster than linearly with nesting: refuse deep
+        // nesting before parsing (sweep configs need 4 levels).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        regnet_core::limits::check_yaml_nesting(text).map_err(|e| root.err(e))?;
         let tree: Value =
             serde_norway::from_str(text).map_err(|e| root.err(e.to_string().replace('\n', " ")))?;
         let empty = serde_norway::Mapping::new();
@@ -264,9 +334,7 @@ impl SweepConfig {
                 .transpose()
         };
         let name = get_str(top, "NAME", &root)?.unwrap_or_default();
-        if name.trim().is_empty() {
-            return Err(root.child("NAME").err("has to be specified"));
-        }
+        check_name(&name, &root.child("NAME"))?;
         let root_dir = resolve(
             dir,
             &get_str(top, "ROOT_DIR", &root)?.unwrap_or("sweeps".into()),
@@ -362,16 +430,12 @@ impl SweepConfig {
 
     fn read_setup(m: &serde_norway::Mapping, at: &At, dir: &Path) -> Result<SetupCfg> {
         yaml::check_keys(m, SETUP_KEYS, at)?;
+        let (num_configs, num_samples) = read_counts(m, at)?;
         let uint = |key: &str| -> Result<Option<u64>> {
             yaml::get(m, key)
                 .map(|v| yaml::uint(v, &at.child(key)))
                 .transpose()
         };
-        let num_configs = uint("NUM_CONFIGS")?.unwrap_or(0) as usize;
-        if num_configs == 0 {
-            return Err(at.child("NUM_CONFIGS").err("has to be specified (> 0)"));
-        }
-        let num_samples = uint("NUM_SAMPLES")?.unwrap_or(1_000_000) as usize;
         let rng_seed = uint("RNG_SEED")?.unwrap_or(0);
 
         // Base config: pycls defaults, then BASE_CFG (a file or an inline mapping).

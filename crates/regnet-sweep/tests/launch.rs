@@ -194,8 +194,11 @@ fn slurm_array_script() {
         "#SBATCH --cpus-per-task=10\n",
         "#SBATCH --mem=60G\n",
         "#SBATCH --time=4200\n",
+        "#SBATCH --signal=B:USR1@120\n",
+        "#SBATCH --requeue\n",
         "index=$(printf '%06d' \"$SLURM_ARRAY_TASK_ID\")\n",
-        "regnet train --cfg \"${cfg}\" OUT_DIR \"${out_dir}\" >> \"$out_dir/stdout.log\" 2>&1\n",
+        "regnet train --cfg \"${cfg}\" OUT_DIR \"${out_dir}\" >> \"$out_dir/stdout.log\" 2>&1 &\n",
+        "scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n",
     ] {
         assert!(script.contains(line), "missing {line:?} in\n{script}");
     }
@@ -239,4 +242,119 @@ fn slurm_array_script() {
         })
         .is_err()
     );
+}
+
+/// A slow fake trainer that records each invocation (`OUT_DIR/invocations`, one line per
+/// run) and overlaps with other launchers by sleeping, then finishes its one epoch.
+fn recording_trainer(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("recording_train.sh");
+    std::fs::write(
+        &path,
+        r#"out="$2"
+mkdir -p "$out"
+echo "$$" >> "$out/invocations"
+sleep 0.2
+echo "json_stats: {\"_type\": \"test_epoch\", \"epoch\": \"1/1\", \"top1_err\": 50.0, \"min_top1_err\": 50.0}"
+"#,
+    )
+    .unwrap();
+    path
+}
+
+fn invocations(sweep_dir: &Path, i: usize) -> usize {
+    std::fs::read_to_string(layout::out_dir(sweep_dir, i).join("invocations"))
+        .map_or(0, |s| s.lines().count())
+}
+
+#[test]
+fn concurrent_launches_train_each_job_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, dir) = common::small_sweep(tmp.path(), "c", 8, 4);
+    setup::run(&file).unwrap();
+    let opts = options(&dir, &recording_trainer(tmp.path()), 2);
+    // Three launchers on the same sweep at once, as three terminals (or machines) would.
+    let summaries: Vec<launch::LaunchSummary> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3).map(|_| s.spawn(|| launch::run(&opts))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect()
+    });
+    for i in 0..8 {
+        assert_eq!(invocations(&dir, i), 1, "job {i} ran once");
+        let out = layout::out_dir(&dir, i);
+        let st = JobState::read(&out).unwrap();
+        assert_eq!(
+            (st.status, st.attempts.len()),
+            (JobStatus::Finished, 1),
+            "job {i}"
+        );
+        let log = std::fs::read_to_string(out.join("stdout.log")).unwrap();
+        assert_eq!(
+            log.matches("# regnet sweep launch: attempt").count(),
+            1,
+            "job {i}"
+        );
+        assert!(
+            !out.join(regnet_sweep::job_lock::LOCK_FILE).exists(),
+            "job {i}'s lock released"
+        );
+    }
+    // Every job was finished by exactly one launcher; the others skipped or found it done.
+    let mut finished: Vec<usize> = summaries.iter().flat_map(|s| s.finished.clone()).collect();
+    finished.sort_unstable();
+    assert_eq!(finished, (0..8).collect::<Vec<_>>());
+    for s in &summaries {
+        let seen = s.finished.len() + s.already_finished.len() + s.running_elsewhere.len();
+        assert_eq!(seen, 8, "{s:?}");
+    }
+    // A later launch finds everything done.
+    let again = launch::run(&opts).unwrap();
+    assert_eq!(again.already_finished.len(), 8);
+}
+
+#[test]
+fn jobs_locked_elsewhere_are_skipped_and_dead_locks_recovered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, dir) = common::small_sweep(tmp.path(), "l", 3, 4);
+    setup::run(&file).unwrap();
+    let lock = |i: usize, pid: u32, host: &str| {
+        let out = layout::out_dir(&dir, i);
+        std::fs::create_dir_all(&out).unwrap();
+        let owner = regnet_sweep::job_lock::LockOwner {
+            pid,
+            host: host.into(),
+            since: 0.0,
+        };
+        let text = serde_json::to_string(&owner).unwrap();
+        std::fs::write(out.join(regnet_sweep::job_lock::LOCK_FILE), text).unwrap();
+    };
+    // Job 0: held by a launcher on another machine. Job 1: left by a dead launcher here
+    // (a pid above the kernel's maximum), with a temporary file of a killed write.
+    lock(0, 1, "another-host");
+    lock(1, 4_194_305, &regnet_sweep::job_lock::hostname());
+    let tmp_file = layout::out_dir(&dir, 1).join(".sweep_job.json.tmp4194305");
+    std::fs::write(&tmp_file, "{\"status\": \"runn").unwrap();
+    let s = launch::run(&options(&dir, &recording_trainer(tmp.path()), 2)).unwrap();
+    assert_eq!(s.running_elsewhere, vec![0]);
+    assert_eq!(s.finished, vec![1, 2]);
+    assert_eq!(invocations(&dir, 0), 0);
+    assert!(
+        !tmp_file.exists(),
+        "the killed write's temporary file is removed"
+    );
+}
+
+#[test]
+fn job_counts_are_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, dir) = common::small_sweep(tmp.path(), "j", 1, 4);
+    setup::run(&file).unwrap();
+    let opts = options(&dir, &recording_trainer(tmp.path()), 1_000_000);
+    let e = launch::run(&opts).unwrap_err().to_string();
+    assert!(
+        e.contains("--jobs 1000000 is above the limit of 1024"),
+        "{e}"
+    );
+    assert_eq!(invocations(&dir, 0), 0);
 }

@@ -500,7 +500,7 @@ fn sweep_config_errors_name_file_and_key() {
         "{base}  NUM_SAMPLES: 300\n  DESIGN_SPACE: RegNetX\n  CONSTRAINTS: {{CX: {{FLOPS: [1, 10]}}}}\n"
     ));
     assert!(
-        e.contains("SETUP: no config met the constraints in 300 draws:")
+        e.contains("SETUP.CONSTRAINTS: no candidate met the constraints in 300 draws")
             && e.contains("flops out of range"),
         "{e}"
     );
@@ -565,4 +565,162 @@ fn example_sweeps_set_up() {
         n += 1;
     }
     assert_eq!(n, 2);
+}
+
+/// Every file under `dir`, relative.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn names_stay_inside_root_dir() {
+    let rest = "ROOT_DIR: out\nSETUP:\n  NUM_CONFIGS: 1\n  DESIGN_SPACE: RegNetX\n";
+    for name in [
+        "../escape",
+        "a/../../escape",
+        "/tmp/abs",
+        "./x",
+        "a/..",
+        "''",
+        "'  '",
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = sweep_file(tmp.path(), &format!("NAME: {name}\n{rest}"));
+        let e = SweepConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}: NAME: ", path.display())),
+            "{name}: {e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+        assert_eq!(
+            files_under(tmp.path()),
+            vec![PathBuf::from("sweep.yaml")],
+            "{name}"
+        );
+    }
+    // Plain nested names are fine.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = SweepConfig::load(sweep_file(tmp.path(), &format!("NAME: a/b\n{rest}"))).unwrap();
+    assert!(s.sweep_dir().starts_with(&s.root_dir));
+}
+
+#[test]
+fn unmeetable_constraints_write_nothing_and_keep_an_existing_sweep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ok = "NAME: s\nROOT_DIR: out\nSETUP:\n  NUM_CONFIGS: 2\n  NUM_SAMPLES: 2000\n  \
+              DESIGN_SPACE: {NAME: RegNetX, NUM_STAGES: 3, STEM_TYPE: res_stem_cifar}\n  \
+              BASE_CFG: {MODEL: {NUM_CLASSES: 10}, TRAIN: {IM_SIZE: 32}}\n";
+    let never = format!("{ok}  CONSTRAINTS: {{CX: {{FLOPS: [1.0e+15, 2.0e+15]}}}}\n");
+    let path = sweep_file(tmp.path(), &never);
+    let e = setup::run(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("SETUP.CONSTRAINTS: no candidate met the constraints in 2000 draws"),
+        "{e}"
+    );
+    assert!(
+        e.contains("nothing was written") && e.contains("flops out of range"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("out").exists(), "nothing written");
+    // An existing sweep survives a forced setup that cannot be met.
+    sweep_file(tmp.path(), ok);
+    let first = setup::run(&path).unwrap();
+    let before = files_under(&tmp.path().join("out/s"));
+    sweep_file(tmp.path(), &never);
+    assert!(setup::run_with(&path, &SetupOptions { force: true }).is_err());
+    assert_eq!(files_under(&tmp.path().join("out/s")), before);
+    let kept = setup::load_summary(&tmp.path().join("out/s")).unwrap();
+    assert_eq!(kept.models, first.models);
+    // A forced setup that succeeds replaces the configs and leaves no temporary folder.
+    sweep_file(tmp.path(), &ok.replace("NUM_CONFIGS: 2", "NUM_CONFIGS: 1"));
+    setup::run_with(&path, &SetupOptions { force: true }).unwrap();
+    let after = files_under(&tmp.path().join("out/s"));
+    assert_eq!(
+        after.iter().filter(|p| p.starts_with("cfgs")).count(),
+        1,
+        "{after:?}"
+    );
+    assert!(
+        after.iter().all(|p| !p.to_string_lossy().contains(".tmp")),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn counts_are_bounded_before_anything_is_allocated() {
+    let head = "NAME: x\nSETUP:\n";
+    for (setup, key) in [
+        (
+            "  NUM_CONFIGS: 1000000000000\n  NUM_SAMPLES: 1000000000000\n",
+            "SETUP.NUM_CONFIGS",
+        ),
+        (
+            "  NUM_CONFIGS: 5\n  NUM_SAMPLES: 1.0e+15\n",
+            "SETUP.NUM_SAMPLES",
+        ),
+        (
+            "  NUM_CONFIGS: 50\n  NUM_SAMPLES: 10\n",
+            "SETUP.NUM_CONFIGS",
+        ),
+        (
+            "  NUM_CONFIGS: 1\n  DESIGN_SPACE: {NAME: AnyNetX_A, NUM_STAGES: 1000000000000}\n",
+            "SETUP.DESIGN_SPACE.NUM_STAGES",
+        ),
+        (
+            "  NUM_CONFIGS: 1\n  DESIGN_SPACE: {NAME: AnyNetX_A, WIDTH: [8, 1.0e+12]}\n",
+            "SETUP.DESIGN_SPACE.WIDTH",
+        ),
+        (
+            "  NUM_CONFIGS: 1\n  SAMPLERS:\n    RNG_SEED: {TYPE: list_sampler, LENGTH: 1.0e+12, \
+             ITEM_SAMPLER: {TYPE: int_sampler, RANGE: [1, 2]}}\n",
+            "SETUP.SAMPLERS.RNG_SEED.LENGTH",
+        ),
+        (
+            "  NUM_CONFIGS: 1\n  SAMPLERS:\n    RNG_SEED: {TYPE: list_sampler, LENGTH: 1000, \
+             ITEM_SAMPLER: {TYPE: list_sampler, LENGTH: 1000, ITEM_SAMPLER: {TYPE: int_sampler, RANGE: [1, 2]}}}\n",
+            "SETUP.SAMPLERS.RNG_SEED.LENGTH",
+        ),
+    ] {
+        let e = error_of(&format!("{head}{setup}"));
+        assert!(e.contains(&format!(": {key}: ")), "{key}: {e}");
+    }
+}
+
+#[test]
+fn deeply_nested_yaml_is_refused_fast() {
+    for deep in [
+        format!(
+            "NAME: x\nDESC: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ),
+        format!("NAME: x\nDESC:\n{}1\n", "- ".repeat(50_000)),
+        format!(
+            "NAME: x\nDESC: {}1{}\n",
+            "{a: ".repeat(20_000),
+            "}".repeat(20_000)
+        ),
+    ] {
+        let start = std::time::Instant::now();
+        let e = error_of(&deep);
+        assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
+        assert!(e.contains("nested deeper than"), "{e}");
+    }
+    // A byte-order mark is accepted.
+    let tmp = tempfile::tempdir().unwrap();
+    let p = sweep_file(tmp.path(), "\u{feff}NAME: x\nSETUP:\n  NUM_CONFIGS: 1\n");
+    assert_eq!(SweepConfig::load(&p).unwrap().name, "x");
 }

@@ -1,13 +1,15 @@
 //! # regnet-train
 //!
 //! Training and evaluation with pycls's recipe on burn: SGD with momentum, Nesterov and
-//! per-kind weight decay ([`optimizer`]), soft-target cross-entropy with label smoothing
-//! ([`loss`]), mixup and cutmix ([`mix`]), pycls's learning-rate policies with warm-up
+//! per-kind weight decay ([`optimizer`]), Adam and AdamW ([`adam`]), soft-target
+//! cross-entropy with label smoothing ([`loss`]), mixup and cutmix ([`mix`]), pycls's learning-rate policies with warm-up
 //! ([`schedule`]), EMA of weights ([`ema`]), precise BN statistics ([`precise_bn`]),
 //! checkpoints with resume ([`checkpoint`]), pycls-compatible `json_stats` logs
 //! ([`meters`]), data from the config ([`data`]), and the loop itself ([`trainer`]).
 
+pub mod adam;
 pub mod checkpoint;
+pub mod compiled_eval;
 pub mod data;
 pub mod ema;
 pub mod loss;

@@ -84,6 +84,18 @@ impl EpochMeter {
     }
 }
 
+/// Peak memory of this process in MB, the `mem` of pycls's `json_stats` lines. pycls reports
+/// the GPU's peak allocation; on the CPU the peak resident set size (`VmHWM`) is the
+/// equivalent. 0 where the OS does not say (not Linux).
+pub fn peak_mem_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb.div_ceil(1024))
+}
+
 /// `"e/E"`, 1-based.
 pub fn epoch_str(epoch: usize, max_epoch: usize) -> String {
     format!("{}/{}", epoch + 1, max_epoch)
@@ -205,5 +217,18 @@ mod tests {
             r#"json_stats: {"_type":"train_epoch","epoch":"1/10","loss":0.1235,"mem":0}"#
         );
         assert_eq!(time_string(3725.0), "0,01:02:05");
+    }
+
+    #[test]
+    fn peak_memory_grows_with_a_large_allocation() {
+        let before = peak_mem_mb();
+        let v = vec![1u8; 64 << 20];
+        std::hint::black_box(&v);
+        let after = peak_mem_mb();
+        if cfg!(target_os = "linux") {
+            assert!(before > 0, "VmHWM read");
+            // The peak includes the 64 MB just written (other tests may have peaked higher).
+            assert!(after >= 64 && after >= before, "{before} MB -> {after} MB");
+        }
     }
 }

@@ -5,16 +5,22 @@
 //! Momentum buffers are kept by pycls parameter name, so that checkpoints hold them by name
 //! and resume into a freshly built model. (burn's own SGD keys its state by random parameter
 //! ids and defaults to a dampening of 0.1.) Weight decay is chosen per parameter kind as in
-//! pycls's `construct_optimizer`: BN parameters, then biases, then the rest.
+//! pycls's `construct_optimizer`: BN parameters, then biases, then the rest ([`DecayGroups`]).
+//!
+//! [`TrainOptimizer`] is what `OPTIM.OPTIMIZER` names: this SGD, or Adam/AdamW
+//! ([`crate::adam`]).
 
 use std::collections::BTreeMap;
 
 use burn::module::Param;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
+use regnet_core::config::{Config, Optimizer};
 use regnet_nn::conv::{from_tensor, to_tensor};
 use regnet_nn::model::{ParamMapper, Role};
 use regnet_nn::{Model, StateDict};
+
+use crate::adam::{Adam, AdamConfig, STATE_PREFIXES};
 
 /// SGD hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,19 +41,54 @@ pub struct SgdConfig {
 
 impl SgdConfig {
     /// From a pycls config (`OPTIM.*`, `BN.USE_CUSTOM_WEIGHT_DECAY`, ...).
-    pub fn from_config(cfg: &regnet_core::config::Config) -> Self {
+    pub fn from_config(cfg: &Config) -> Self {
         let o = &cfg.optim;
+        let decay = DecayGroups::from_config(cfg);
         SgdConfig {
             momentum: o.momentum,
             dampening: o.dampening,
             nesterov: o.nesterov,
-            weight_decay: o.weight_decay,
-            bn_weight_decay: if cfg.bn.use_custom_weight_decay {
+            weight_decay: decay.weight,
+            bn_weight_decay: decay.bn,
+            bias_weight_decay: decay.bias,
+        }
+    }
+
+    fn decay(&self, role: Role) -> f64 {
+        DecayGroups {
+            weight: self.weight_decay,
+            bn: self.bn_weight_decay,
+            bias: self.bias_weight_decay,
+        }
+        .of(role)
+    }
+}
+
+/// pycls's weight-decay groups: BN parameters get `BN.CUSTOM_WEIGHT_DECAY` when
+/// `BN.USE_CUSTOM_WEIGHT_DECAY`, biases `OPTIM.BIAS_CUSTOM_WEIGHT_DECAY` when
+/// `OPTIM.BIAS_USE_CUSTOM_WEIGHT_DECAY`, everything else `OPTIM.WEIGHT_DECAY`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DecayGroups {
+    /// Conv and fc weights.
+    pub weight: f64,
+    /// BN gamma and beta.
+    pub bn: f64,
+    /// Conv and fc biases.
+    pub bias: f64,
+}
+
+impl DecayGroups {
+    /// From a pycls config.
+    pub fn from_config(cfg: &Config) -> Self {
+        let o = &cfg.optim;
+        DecayGroups {
+            weight: o.weight_decay,
+            bn: if cfg.bn.use_custom_weight_decay {
                 cfg.bn.custom_weight_decay
             } else {
                 o.weight_decay
             },
-            bias_weight_decay: if o.bias_use_custom_weight_decay {
+            bias: if o.bias_use_custom_weight_decay {
                 o.bias_custom_weight_decay
             } else {
                 o.weight_decay
@@ -55,11 +96,80 @@ impl SgdConfig {
         }
     }
 
-    fn decay(&self, role: Role) -> f64 {
+    /// The decay of a parameter of kind `role` (BN first, then biases, as pycls sorts them).
+    pub fn of(&self, role: Role) -> f64 {
         match role {
-            Role::BnWeight | Role::BnBias => self.bn_weight_decay,
-            Role::Bias => self.bias_weight_decay,
-            Role::Weight => self.weight_decay,
+            Role::BnWeight | Role::BnBias => self.bn,
+            Role::Bias => self.bias,
+            Role::Weight => self.weight,
+        }
+    }
+}
+
+/// Optimizer state in a checkpoint that does not fit the configured optimizer.
+#[derive(Debug, thiserror::Error)]
+#[error("optimizer state: {0}")]
+pub struct OptimStateError(pub String);
+
+/// The optimizer `OPTIM.OPTIMIZER` names.
+#[derive(Clone, Debug)]
+pub enum TrainOptimizer {
+    /// `sgd`.
+    Sgd(Sgd),
+    /// `adam` or `adamw`.
+    Adam(Adam),
+}
+
+impl TrainOptimizer {
+    /// The optimizer of a pycls config, with its weight-decay groups.
+    pub fn from_config(cfg: &Config) -> Self {
+        match cfg.optim.optimizer {
+            Optimizer::Sgd => TrainOptimizer::Sgd(Sgd::new(SgdConfig::from_config(cfg))),
+            Optimizer::Adam | Optimizer::AdamW => {
+                TrainOptimizer::Adam(Adam::new(AdamConfig::from_config(cfg)))
+            }
+        }
+    }
+
+    /// One update of every parameter that has a gradient, at learning rate `lr`.
+    pub fn step(&mut self, model: Model, grads: GradientsParams, lr: f64) -> Model {
+        match self {
+            TrainOptimizer::Sgd(o) => o.step(model, grads, lr),
+            TrainOptimizer::Adam(o) => o.step(model, grads, lr),
+        }
+    }
+
+    /// The state to checkpoint: SGD's momentum buffers by parameter name, or Adam's
+    /// `exp_avg.`, `exp_avg_sq.` and `step.` entries.
+    pub fn state(&self) -> StateDict {
+        match self {
+            TrainOptimizer::Sgd(o) => o.buffers(),
+            TrainOptimizer::Adam(o) => o.state(),
+        }
+    }
+
+    /// Restores [`TrainOptimizer::state`]; state of the other optimizer is an error rather
+    /// than a silent restart of the moments.
+    pub fn load_state(
+        &mut self,
+        sd: &StateDict,
+        device: &burn::tensor::Device,
+    ) -> Result<(), OptimStateError> {
+        match self {
+            TrainOptimizer::Sgd(o) => {
+                if let Some(k) = sd
+                    .tensors
+                    .keys()
+                    .find(|k| STATE_PREFIXES.iter().any(|p| k.starts_with(p)))
+                {
+                    return Err(OptimStateError(format!(
+                        "`{k}` is Adam state but OPTIM.OPTIMIZER is sgd"
+                    )));
+                }
+                o.load_buffers(sd, device);
+                Ok(())
+            }
+            TrainOptimizer::Adam(o) => o.load_state(sd, device),
         }
     }
 }

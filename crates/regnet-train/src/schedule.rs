@@ -2,14 +2,11 @@
 //! scaled by `OPTIM.BASE_LR`, with linear warm-up from `BASE_LR * WARMUP_FACTOR` over
 //! `OPTIM.WARMUP_EPOCHS`.
 
-use regnet_core::config::OptimCfg;
+use regnet_core::config::{LrPolicy, OptimCfg};
 
 /// Why a schedule cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ScheduleError {
-    /// Unknown `OPTIM.LR_POLICY`.
-    #[error("OPTIM.LR_POLICY: unknown policy `{0}` (cos, exp, lin, steps)")]
-    UnknownPolicy(String),
     /// `exp` needs a positive `OPTIM.MIN_LR`.
     #[error("OPTIM.MIN_LR: the exp policy needs MIN_LR > 0")]
     ExpNeedsMinLr,
@@ -33,13 +30,12 @@ impl Schedule {
         if cfg.max_epoch == 0 {
             return Err(ScheduleError::NoEpochs);
         }
-        match cfg.lr_policy.as_str() {
-            "cos" | "lin" => {}
-            "exp" if cfg.min_lr > 0.0 => {}
-            "exp" => return Err(ScheduleError::ExpNeedsMinLr),
-            "steps" if cfg.steps.first() == Some(&0) => {}
-            "steps" => return Err(ScheduleError::BadSteps(cfg.steps.clone())),
-            other => return Err(ScheduleError::UnknownPolicy(other.to_string())),
+        match cfg.lr_policy {
+            LrPolicy::Cos | LrPolicy::Lin => {}
+            LrPolicy::Exp if cfg.min_lr > 0.0 => {}
+            LrPolicy::Exp => return Err(ScheduleError::ExpNeedsMinLr),
+            LrPolicy::Steps if cfg.steps.first() == Some(&0) => {}
+            LrPolicy::Steps => return Err(ScheduleError::BadSteps(cfg.steps.clone())),
         }
         Ok(Schedule { cfg: cfg.clone() })
     }
@@ -48,18 +44,17 @@ impl Schedule {
     pub fn policy(&self, epoch: usize) -> f64 {
         let c = &self.cfg;
         let t = epoch as f64 / c.max_epoch as f64;
-        match c.lr_policy.as_str() {
-            "cos" => {
+        match c.lr_policy {
+            LrPolicy::Cos => {
                 let lr = 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
                 (1.0 - c.min_lr) * lr + c.min_lr
             }
-            "lin" => (1.0 - c.min_lr) * (1.0 - t) + c.min_lr,
-            "exp" => c.min_lr.powf(t),
-            "steps" => {
+            LrPolicy::Lin => (1.0 - c.min_lr) * (1.0 - t) + c.min_lr,
+            LrPolicy::Exp => c.min_lr.powf(t),
+            LrPolicy::Steps => {
                 let ind = c.steps.iter().rposition(|&s| epoch >= s).unwrap_or(0);
                 c.lr_mult.powi(ind as i32)
             }
-            _ => unreachable!("checked in new"),
         }
     }
 
@@ -79,9 +74,9 @@ impl Schedule {
 mod tests {
     use super::*;
 
-    fn cfg(policy: &str) -> OptimCfg {
+    fn cfg(policy: LrPolicy) -> OptimCfg {
         OptimCfg {
-            lr_policy: policy.into(),
+            lr_policy: policy,
             base_lr: 0.8,
             max_epoch: 10,
             ..OptimCfg::default()
@@ -94,7 +89,7 @@ mod tests {
 
     #[test]
     fn cosine_by_hand() {
-        let s = Schedule::new(&cfg("cos")).unwrap();
+        let s = Schedule::new(&cfg(LrPolicy::Cos)).unwrap();
         assert!(close(s.lr(0), 0.8));
         assert!(close(s.lr(5), 0.4));
         assert!(close(s.lr(10), 0.0));
@@ -103,7 +98,7 @@ mod tests {
             s.lr(2),
             0.8 * 0.5 * (1.0 + (std::f64::consts::PI / 5.0).cos())
         ));
-        let mut c = cfg("cos");
+        let mut c = cfg(LrPolicy::Cos);
         c.min_lr = 0.1;
         let s = Schedule::new(&c).unwrap();
         assert!(close(s.lr(10), 0.08));
@@ -112,14 +107,14 @@ mod tests {
 
     #[test]
     fn linear_exponential_steps_by_hand() {
-        let s = Schedule::new(&cfg("lin")).unwrap();
+        let s = Schedule::new(&cfg(LrPolicy::Lin)).unwrap();
         assert!(close(s.lr(3), 0.8 * 0.7));
-        let mut c = cfg("exp");
+        let mut c = cfg(LrPolicy::Exp);
         c.min_lr = 0.01;
         let s = Schedule::new(&c).unwrap();
         assert!(close(s.lr(5), 0.8 * 0.1));
         assert!(close(s.lr(10), 0.8 * 0.01));
-        let mut c = cfg("steps");
+        let mut c = cfg(LrPolicy::Steps);
         c.steps = vec![0, 3, 6];
         c.lr_mult = 0.1;
         let s = Schedule::new(&c).unwrap();
@@ -139,7 +134,7 @@ mod tests {
     #[test]
     fn warmup_values() {
         for (warmup, factor) in [(1usize, 0.1), (5, 0.1), (3, 0.5), (2, 0.0)] {
-            let mut c = cfg("cos");
+            let mut c = cfg(LrPolicy::Cos);
             c.warmup_epochs = warmup;
             c.warmup_factor = factor;
             let s = Schedule::new(&c).unwrap();
@@ -165,20 +160,16 @@ mod tests {
     #[test]
     fn bad_policies_are_errors() {
         assert_eq!(
-            Schedule::new(&cfg("cosine")).unwrap_err(),
-            ScheduleError::UnknownPolicy("cosine".into())
-        );
-        assert_eq!(
-            Schedule::new(&cfg("exp")).unwrap_err(),
+            Schedule::new(&cfg(LrPolicy::Exp)).unwrap_err(),
             ScheduleError::ExpNeedsMinLr
         );
-        let mut c = cfg("steps");
+        let mut c = cfg(LrPolicy::Steps);
         c.steps = vec![3, 6];
         assert!(matches!(
             Schedule::new(&c).unwrap_err(),
             ScheduleError::BadSteps(_)
         ));
-        let mut c = cfg("cos");
+        let mut c = cfg(LrPolicy::Cos);
         c.max_epoch = 0;
         assert_eq!(Schedule::new(&c).unwrap_err(), ScheduleError::NoEpochs);
     }

@@ -1,14 +1,15 @@
 //! The training loop, following pycls's `train_model`: per epoch, train (learning rate from
-//! the schedule, label smoothing, mixup/cutmix, SGD, EMA every few iterations), recompute
-//! precise BN statistics, test the model and its EMA, and write a checkpoint. Logs are
-//! pycls's `json_stats` lines, to stdout and `OUT_DIR/stdout.log`; a progress bar with ETA
-//! goes to the terminal.
+//! the schedule, label smoothing, mixup/cutmix, the `OPTIM.OPTIMIZER` step, EMA every few
+//! iterations), recompute precise BN statistics, test the model and its EMA, and write a
+//! checkpoint. Logs are pycls's `json_stats` lines, to stdout and `OUT_DIR/stdout.log`; a
+//! progress bar with ETA goes to the terminal.
 //!
 //! Runs are reproducible from `RNG_SEED`: the data order and augmentation of an epoch depend
 //! only on the seed and the epoch, so a run resumed from the checkpoint of epoch `e`
 //! continues exactly as the uninterrupted run would have.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -21,7 +22,7 @@ use regnet_core::complexity::complexity;
 use regnet_core::config::Config;
 use regnet_core::network::Network;
 use regnet_core::spec::NetSpec;
-use regnet_data::{Batch, DataError, Loader};
+use regnet_data::{Batch, DataError, Loader, Split};
 use regnet_nn::conv::from_tensor;
 use regnet_nn::layers::BnSettings;
 use regnet_nn::weights::{self, Which};
@@ -31,9 +32,11 @@ use serde_json::Value;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::{self, DataConfigError};
 use crate::loss::{smooth_one_hot, soft_cross_entropy, targets_tensor};
-use crate::meters::{EpochMeter, Logger, epoch_str, json_stats, time_string, topk_errors};
+use crate::meters::{
+    EpochMeter, Logger, epoch_str, json_stats, peak_mem_mb, time_string, topk_errors,
+};
 use crate::mix::mix_batch;
-use crate::optimizer::{Sgd, SgdConfig};
+use crate::optimizer::TrainOptimizer;
 use crate::schedule::{Schedule, ScheduleError};
 use crate::{ema, precise_bn};
 
@@ -41,19 +44,22 @@ use crate::{ema, precise_bn};
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// A bad config value.
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] regnet_core::Error),
     /// A data set that cannot be opened or a bad data option.
-    #[error("{0}")]
+    // `transparent`, not "{0}": with "{0}" the inner error is both the message and its
+    // `source()`, and a printer of the chain repeats it ("X: msg: X: msg").
+    #[error(transparent)]
     DataConfig(#[from] DataConfigError),
-    /// A sample that cannot be read (with `EXT.ON_CORRUPT fail`).
-    #[error("{0}")]
+    /// A sample that cannot be read (with `EXT.ON_CORRUPT fail`), or a split that gave no
+    /// image (every one skipped as corrupt).
+    #[error(transparent)]
     Data(#[from] DataError),
     /// Weights that cannot be read or do not fit.
-    #[error("{0}")]
+    #[error(transparent)]
     Weights(#[from] WeightsError),
     /// A bad learning-rate schedule.
-    #[error("{0}")]
+    #[error(transparent)]
     Schedule(#[from] ScheduleError),
     /// The loss became NaN or infinite; the last checkpoint is left as it was.
     #[error(
@@ -68,6 +74,18 @@ pub enum TrainError {
         /// The loss.
         loss: f32,
     },
+    /// A stop was requested (SIGUSR1/SIGTERM from a cluster scheduler): training stopped
+    /// after a whole step; a rerun resumes from the last epoch checkpoint, which is untouched.
+    #[error(
+        "stopped by request at epoch {epoch}, iteration {iter}; a rerun resumes from the \
+         checkpoint of the last finished epoch"
+    )]
+    Interrupted {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based iteration.
+        iter: usize,
+    },
     /// Anything else, with its context.
     #[error("{0}")]
     Other(String),
@@ -75,6 +93,23 @@ pub enum TrainError {
 
 fn io_err(path: &Path, e: std::io::Error) -> TrainError {
     TrainError::Other(format!("{}: {e}", path.display()))
+}
+
+/// The model a weight file says it holds: regnet's spec metadata, or the config embedded in a
+/// pycls checkpoint.
+fn weights_spec(w: &weights::Weights, weights_path: &str) -> Result<NetSpec, TrainError> {
+    if let Some(spec) = &w.spec {
+        return Ok(spec.clone());
+    }
+    let Some(yaml) = &w.pycls_cfg else {
+        return Err(TrainError::Other(format!(
+            "{weights_path}: the file does not say which model it holds: name a zoo model or give --cfg FILE"
+        )));
+    };
+    let mut cfg = Config::default();
+    let origin = regnet_core::error::Origin::File(format!("{weights_path} (cfg)"));
+    cfg.merge_yaml(yaml, origin)?;
+    Ok(cfg.spec()?)
 }
 
 /// What a finished (or already complete) run reports.
@@ -106,6 +141,10 @@ pub struct TrainOptions<'a> {
     pub quiet: bool,
     /// Called after each epoch's checkpoint (plots, for instance).
     pub on_epoch: Option<&'a mut EpochHook>,
+    /// Set from outside (a signal handler) to stop after the current step. Only whole epochs
+    /// are checkpointed, because the data order and the random state are seeded per epoch:
+    /// resuming at an epoch boundary gives bit-identical weights to an uninterrupted run.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// The spec to train, with the input channels taken from the data set unless the config
@@ -141,6 +180,10 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
     let mut log =
         Logger::new(&out_dir, opts.quiet).map_err(|e| io_err(&out_dir.join("stdout.log"), e))?;
     let schedule = Schedule::new(&cfg.optim)?;
+    cfg.check_trainable()?;
+    for stale in checkpoint::remove_stale(&out_dir)? {
+        log.line(&format!("Removed stale temporary file {}", stale.display()));
+    }
 
     let train_set = data::open(cfg, true)?;
     let test_set = data::open(cfg, false)?;
@@ -177,13 +220,15 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
         momentum: cfg.bn.mom,
     };
     let classes = spec.num_classes;
-    let channel_order = cfg.ext.channel_order.clone();
+    let channel_order = cfg.ext.channel_order;
     let ema_on = cfg.optim.ema_update_period > 0;
 
     // Start: resume, initial weights, or pycls initialisation.
-    let mut sgd = Sgd::new(SgdConfig::from_config(cfg));
+    let mut optimizer = TrainOptimizer::from_config(cfg);
     let mut start_epoch = 0;
     let mut best_err = f64::INFINITY;
+    // Test error of the last finished epoch: what a rerun of a finished run reports.
+    let mut last_test_err = f64::NAN;
     let last = if cfg.train.auto_resume {
         checkpoint::last(&out_dir)
     } else {
@@ -193,9 +238,12 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
         let ck = checkpoint::load(&path)?;
         let source = path.display().to_string();
         let model = Model::from_state_dict(&spec, &ck.model, bn, &ad, &source)?;
-        sgd.load_buffers(&ck.momentum, &inner);
+        optimizer
+            .load_state(&ck.momentum, &inner)
+            .map_err(|e| TrainError::Other(format!("{source}: {e}")))?;
         start_epoch = ck.epoch + 1;
         best_err = ck.best_err;
+        last_test_err = ck.test_err;
         log.line(&format!(
             "Loaded checkpoint from: {source} (resuming at epoch {})",
             start_epoch + 1
@@ -222,7 +270,7 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
         out_dir: out_dir.clone(),
         start_epoch,
         max_epoch,
-        test_err: f64::NAN,
+        test_err: last_test_err,
         best_err,
         ema_err: None,
         seconds: 0.0,
@@ -263,6 +311,8 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
         let lr = schedule.lr(epoch);
         bar.set_prefix(format!("epoch {}/{max_epoch}", epoch + 1));
         let mut meter = EpochMeter::default();
+        let skipped_before = train_loader.skipped().len();
+        let mut logged = std::collections::HashSet::new();
         for (it, batch) in train_loader.epoch(epoch as u64).enumerate() {
             let t_iter = Instant::now();
             let mut batch = batch?;
@@ -271,6 +321,7 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
                     "skipped corrupt sample {}: {}",
                     s.index, s.message
                 ));
+                logged.insert(s.index);
             }
             let n = batch.labels.len();
             if n == 0 {
@@ -306,7 +357,7 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
             }
             let logits_cpu = from_tensor(logits.detach());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = sgd.step(model, grads, lr);
+            model = optimizer.step(model, grads, lr);
             if ema_on && let Some(alpha) = ema::ema_alpha(cfg, epoch, it) {
                 ema::update(&mut ema_sd, &model.to_state_dict(), alpha);
             }
@@ -333,12 +384,42 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
                         ("top5_err", Value::from(errs[1])),
                         ("loss", Value::from(loss_val as f64)),
                         ("lr", Value::from(lr)),
-                        ("mem", Value::from(0)),
+                        ("mem", Value::from(peak_mem_mb())),
                     ],
                 ));
             }
             bar.inc(1);
             bar.set_message(format!("loss {loss_val:.3}"));
+            if opts.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                bar.abandon();
+                log.line(&format!(
+                    "Stop requested at epoch {}, iteration {}: exiting; the last checkpoint \
+                     resumes the run",
+                    epoch + 1,
+                    it + 1
+                ));
+                return Err(TrainError::Interrupted {
+                    epoch: epoch + 1,
+                    iter: it + 1,
+                });
+            }
+        }
+        // A batch whose samples were all skipped never comes out of the loader: log its
+        // samples from the loader's record.
+        for s in &train_loader.skipped()[skipped_before..] {
+            if logged.insert(s.index) {
+                log.line(&format!(
+                    "skipped corrupt sample {}: {}",
+                    s.index, s.message
+                ));
+            }
+        }
+        if meter.samples() == 0 {
+            // Every sample was skipped as corrupt: there is no loss or error to report.
+            bar.abandon();
+            return Err(train_loader
+                .all_skipped_error(Split::Train, epoch as u64)
+                .into());
         }
         let train_time = t_epoch.elapsed().as_secs_f64();
         log.line(&json_stats(
@@ -355,7 +436,7 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
                 ("top5_err", Value::from(meter.top5_err())),
                 ("loss", Value::from(meter.loss())),
                 ("lr", Value::from(lr)),
-                ("mem", Value::from(0)),
+                ("mem", Value::from(peak_mem_mb())),
             ],
         ));
 
@@ -409,7 +490,7 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
             } else {
                 StateDict::default()
             },
-            momentum: sgd.buffers(),
+            momentum: optimizer.state(),
             best_err,
             test_err,
         };
@@ -418,7 +499,7 @@ pub fn train(cfg: &Config, mut opts: TrainOptions) -> Result<TrainSummary, Train
             &ck,
             &spec,
             &yaml,
-            &channel_order,
+            channel_order,
             test_err <= best_err,
         )?;
         log.line(&format!("Wrote checkpoint to: {}", path.display()));
@@ -458,7 +539,7 @@ fn test_line(
             ("top1_err", Value::from(top1)),
             ("top5_err", Value::from(top5)),
             ("min_top1_err", Value::from(min_top1)),
-            ("mem", Value::from(0)),
+            ("mem", Value::from(peak_mem_mb())),
         ],
     )
 }
@@ -482,6 +563,10 @@ pub fn evaluate(
         let logits = from_tensor(model.forward(batch_tensor(&batch, &device)));
         let errs = topk_errors(&logits.data, classes, &batch.labels, &[1, 5.min(classes)]);
         meter.update(errs[0], errs[1], 0.0, n, 0.0);
+    }
+    if meter.samples() == 0 {
+        // An error of 0% over no image is not a result.
+        return Err(loader.all_skipped_error(Split::Test, 0).into());
     }
     Ok((
         meter.top1_err(),
@@ -514,14 +599,18 @@ pub fn test(
     let w = weights::read(Path::new(weights_path), which)?;
     // The model: from the config when it names one, else from the weights file.
     let spec = if cfg.model.ty.is_empty() {
-        w.spec.clone().ok_or_else(|| {
-            TrainError::Other(format!(
-                "{weights_path}: the file does not say which model it holds: name a zoo model or give --cfg FILE"
-            ))
-        })?
+        weights_spec(&w, weights_path)?
     } else {
         train_spec(cfg, test_set.channels())?.1
     };
+    if spec.in_channels != test_set.channels() {
+        return Err(TrainError::Other(format!(
+            "{weights_path}: the model takes {} input channels but {} has {}",
+            spec.in_channels,
+            cfg.test.dataset,
+            test_set.channels()
+        )));
+    }
     let dev = to_dev(&cfg.ext.device)?;
     let bn = BnSettings {
         eps: cfg.bn.eps,
@@ -529,7 +618,13 @@ pub fn test(
     };
     let model = Model::from_state_dict(&spec, &w.state, bn, &dev, weights_path)?;
     let loader = data::loader(cfg, test_set, false)?;
-    let (top1, top5, seconds) = evaluate(&model, &loader, spec.num_classes)?;
+    // On the CPU the compiled engine runs the forward (the burn model above checked the
+    // weights, with its error messages).
+    let (top1, top5, seconds) = if cfg.ext.device.eq_ignore_ascii_case("cpu") {
+        crate::compiled_eval::evaluate_compiled(&spec, &w.state, cfg.bn.eps, &loader, weights_path)?
+    } else {
+        evaluate(&model, &loader, spec.num_classes)?
+    };
     let mut log = Logger::stdout_only(quiet);
     log.line(&json_stats(
         "test_epoch",
@@ -538,7 +633,7 @@ pub fn test(
             ("top1_err", Value::from(top1)),
             ("top5_err", Value::from(top5)),
             ("time_epoch", Value::from(seconds)),
-            ("mem", Value::from(0)),
+            ("mem", Value::from(peak_mem_mb())),
         ],
     ));
     Ok(TestSummary {

@@ -1,7 +1,7 @@
 //! `regnet info`: a model's stages, widths and complexity.
 
 use anyhow::Result;
-use regnet_core::complexity::{complexity, layer_complexity};
+use regnet_core::complexity::{try_complexity, try_layer_complexity};
 use regnet_core::network::Network;
 use regnet_core::spec::Arch;
 use serde_json::json;
@@ -31,8 +31,11 @@ pub fn run(args: Args) -> Result<()> {
     let spec = cfg.spec()?;
     let net = Network::from_spec(&spec)?;
     let im = cfg.im_size();
-    let cx = complexity(&net, im, im);
-    let layers = args.layers.then(|| layer_complexity(&net, im, im));
+    let cx = try_complexity(&net, im, im)?;
+    let layers = match args.layers {
+        true => Some(try_layer_complexity(&net, im, im)?),
+        false => None,
+    };
     let regnet = match &spec.arch {
         Arch::RegNet(r) => Some((r, r.widths()?)),
         _ => None,

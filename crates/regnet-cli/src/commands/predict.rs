@@ -4,15 +4,12 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
-use burn::tensor::activation::softmax;
 use regnet_data::transforms::imagenet::ImageNetTransform;
 use regnet_data::{ChannelOrder as DataOrder, Transform, decode_image_file, sample_rng};
-use regnet_nn::conv::{from_tensor, to_tensor};
-use regnet_nn::layers::BnSettings;
 use regnet_nn::weights::{self, ChannelOrder, Which};
-use regnet_nn::{Model, TensorF32, device};
 use serde_json::json;
 
+use crate::engine::{Engine, softmax_rows};
 use crate::model_args::{ModelArgs, resolve_spec};
 
 /// Arguments of `regnet predict`.
@@ -67,9 +64,7 @@ pub fn run(args: Args) -> Result<()> {
     let bgr = args.bgr || w.channel_order == Some(ChannelOrder::Bgr);
     let order = if bgr { DataOrder::Bgr } else { DataOrder::Rgb };
     let transform = ImageNetTransform::test(im_size, test_size, order)?;
-    let dev = device::by_name(&args.device).map_err(|e| anyhow!(e))?;
-    let model =
-        Model::from_state_dict(&spec, &w.state, BnSettings::default(), &dev, &args.weights)?;
+    let mut engine = Engine::new(&spec, &w.state, &args.device, &args.weights)?;
     let classes = regnet_data::imagenet_classes();
 
     let mut results = Vec::new();
@@ -81,8 +76,8 @@ pub fn run(args: Args) -> Result<()> {
         transform
             .apply(&image, &mut rng, &mut x)
             .map_err(|e| anyhow!("{path}: {e}"))?;
-        let input = to_tensor::<4>(&TensorF32::new(vec![1, c, h, wd], x), &dev);
-        let probs = from_tensor(softmax(model.forward(input), 1)).data;
+        let mut probs = engine.logits(x, [1, c, h, wd])?;
+        softmax_rows(&mut probs, spec.num_classes);
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         let top: Vec<(usize, f32)> = order

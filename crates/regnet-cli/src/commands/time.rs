@@ -1,8 +1,9 @@
 //! `regnet time`: forward and training-step time per batch, like pycls's `time_net`.
 
 use anyhow::{Result, anyhow};
+use regnet_nn::layers::BnSettings;
 use regnet_nn::{Model, device};
-use regnet_train::timing::{time_forward, time_train_step};
+use regnet_train::timing::{Times, time_forward, time_train_step};
 use serde_json::json;
 
 use crate::model_args::ModelArgs;
@@ -34,6 +35,47 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Forward engine: `compiled` (regnet-infer, CPU only; the default on the CPU) or `burn`.
+    #[arg(long)]
+    engine: Option<String>,
+}
+
+/// The forward engine `regnet time` uses: compiled on the CPU unless told otherwise.
+fn engine(args: &Args) -> Result<&'static str> {
+    match (args.engine.as_deref(), args.device.as_str()) {
+        (None, "cpu") | (Some("compiled"), "cpu") => Ok("compiled"),
+        (None, _) | (Some("burn"), _) => Ok("burn"),
+        (Some("compiled"), d) => Err(anyhow!("--engine compiled runs on the cpu only, not {d}")),
+        (Some(e), _) => Err(anyhow!("--engine {e}: expected compiled or burn")),
+    }
+}
+
+/// Eval forward time of the compiled engine on random input; also returns its SIMD level.
+fn time_compiled(
+    spec: &regnet_core::spec::NetSpec,
+    model: &Model,
+    [batch, size, warmup, iters]: [usize; 4],
+) -> Result<(Times, String)> {
+    let net = regnet_core::network::Network::from_spec(spec)?;
+    let sd = model.to_state_dict();
+    let mut compiled = regnet_infer::CompiledNet::compile(&net, &sd, BnSettings::default().eps)?;
+    let shape = [batch, spec.in_channels, size, size];
+    let x = burn::tensor::Tensor::<4>::random(
+        shape,
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device::cpu(),
+    );
+    let input = regnet_nn::conv::from_tensor(x).data;
+    let mut times = Times::default();
+    for i in 0..warmup + iters {
+        let t = std::time::Instant::now();
+        let y = compiled.forward(&input, shape)?;
+        std::hint::black_box(y);
+        if i >= warmup {
+            times.seconds.push(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok((times, compiled.level().to_string()))
 }
 
 /// Runs `regnet time`.
@@ -47,7 +89,14 @@ pub fn run(args: Args) -> Result<()> {
     let test_batch = args.batch.unwrap_or(cfg.test.batch_size / gpus).max(1);
     let test_size = args.im_size.unwrap_or(cfg.test.im_size);
     let model = Model::init(&spec, 0, false, &dev)?;
-    let fw = time_forward(&model, test_batch, test_size, warmup, iters);
+    let engine = engine(&args)?;
+    let (fw, simd) = if engine == "compiled" {
+        time_compiled(&spec, &model, [test_batch, test_size, warmup, iters])?
+    } else {
+        let t = time_forward(&model, test_batch, test_size, warmup, iters);
+        // burn dispatches its own kernels (and gemm's) at run time; no level to report.
+        (t, "n/a".to_string())
+    };
     let train = if args.forward_only {
         None
     } else {
@@ -66,6 +115,8 @@ pub fn run(args: Args) -> Result<()> {
             "test_batch_size": test_batch,
             "test_im_size": test_size,
             "device": args.device,
+            "engine": engine,
+            "simd_level": simd,
         });
         if let Some((b, s, t)) = &train {
             out["train_step_time"] = json!(t.median());
@@ -76,7 +127,7 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "test forward, batch {test_batch} at {test_size}: median {:.1} ms, mean {:.1} ms ({iters} iterations after {warmup})",
+            "test forward ({engine}, {simd}), batch {test_batch} at {test_size}: median {:.1} ms, mean {:.1} ms ({iters} iterations after {warmup})",
             fw.median() * 1e3,
             fw.mean() * 1e3
         );

@@ -2,10 +2,13 @@
 //! (a small RegNet on Fashion-MNIST, see `regnet_core::recipe`).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use regnet_core::recipe;
 use regnet_train::trainer::{self, TrainOptions};
+use signal_hook::consts::{SIGTERM, SIGUSR1};
 
 use crate::model_args::ModelArgs;
 
@@ -45,11 +48,13 @@ pub fn run(args: Args) -> Result<()> {
             let _ = regnet_nn::weights::write_atomic(&out_dir.join("curves.svg"), svg.as_bytes());
         }
     };
+    let stop = stop_on_signals()?;
     let summary = trainer::train(
         &cfg,
         TrainOptions {
             quiet: args.quiet || args.json,
             on_epoch: Some(&mut plot),
+            stop: Some(&stop),
         },
     )?;
     if args.json {
@@ -69,4 +74,16 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A flag raised by SIGUSR1 (SLURM's warning before a time limit, `--signal`) and SIGTERM
+/// (preemption, `scancel`, `scontrol requeue`): training finishes its step and exits, and
+/// the requeued job resumes from the last checkpoint.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGUSR1, SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| anyhow!("cannot install a handler for signal {sig}: {e}"))?;
+    }
+    Ok(stop)
 }

@@ -187,3 +187,20 @@ pub fn write_folder(root: &Path) -> PathBuf {
     }
     root.to_path_buf()
 }
+
+/// A PNG file of a few dozen bytes whose header claims `w x h` RGB pixels (a decompression
+/// bomb): a valid 1x1 PNG with its IHDR size patched and the chunk's CRC recomputed.
+pub fn png_bomb(w: u32, h: u32) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::RgbImage::new(1, 1)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    let mut bytes = out.into_inner();
+    // IHDR: signature (8), length (4), "IHDR" (4), width, height, 5 more bytes, CRC.
+    bytes[16..20].copy_from_slice(&w.to_be_bytes());
+    bytes[20..24].copy_from_slice(&h.to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+    bytes
+}

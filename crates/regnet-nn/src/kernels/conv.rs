@@ -8,16 +8,22 @@
 //! three products are single large GEMMs over the chunk:
 //!
 //! - forward: `Y_g[cog, NP] = W_g[cog, K] * C[K, NP]`;
-//! - weight gradient: `dW_g[cog, K] += dY_g[cog, NP] * C^T`;
+//! - weight gradient: `dW_g[cog, K] += dY_g[cog, NP] * C^T`, by blocked dot products of the
+//!   rows ([`super::abt`]) rather than a GEMM when `K` is not tiny;
 //! - input gradient: `dC[K, NP] = W_g^T * dY_g`, folded back (col2im).
 //!
-//! Depthwise convolutions (one channel per group) use direct loops instead: their GEMMs
-//! would have a single row.
+//! The unfolding copies rows, or gathers through a table of tap offsets on small and strided
+//! feature maps ([`super::unfold`]). Depthwise convolutions (one channel per group) use
+//! direct loops instead: their GEMMs would have a single row. 1x1 convolutions multiply
+//! straight from NCHW, gathering chunks of samples first on maps of a few pixels.
 
 use std::cell::RefCell;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
+
+use super::abt::{Rows, gemm_abt};
+use super::unfold::{COL2IM_MIN_ROW, IM2COL_MIN_ROW, Unfold};
 
 thread_local! {
     /// Per-thread scratch buffers (unfolded input, gathered output), reused across calls:
@@ -70,7 +76,7 @@ impl ConvGeom {
     pub fn ow(&self) -> usize {
         (self.w + 2 * self.p - self.k) / self.s + 1
     }
-    fn cig(&self) -> usize {
+    pub(super) fn cig(&self) -> usize {
         self.ci / self.g
     }
     fn cog(&self) -> usize {
@@ -109,8 +115,15 @@ impl ConvGeom {
     }
 }
 
-/// Unfolds samples `[n0, n0+nc)` of group `gi` into `col[K][nc * P]`.
-fn im2col(x: &[f32], g: &ConvGeom, gi: usize, n0: usize, nc: usize, col: &mut [f32]) {
+/// Unfolds samples `[n0, n0+nc)` of group `gi` into `col[K][nc * P]`, row by row.
+pub(super) fn im2col_rows(
+    x: &[f32],
+    g: &ConvGeom,
+    gi: usize,
+    n0: usize,
+    nc: usize,
+    col: &mut [f32],
+) {
     let (k, s, p, h, w) = (g.k, g.s, g.p, g.h, g.w);
     let (oh, ow, pix) = (g.oh(), g.ow(), g.pixels());
     let row_len = nc * pix;
@@ -152,7 +165,7 @@ fn im2col(x: &[f32], g: &ConvGeom, gi: usize, n0: usize, nc: usize, col: &mut [f
 
 /// Adds `col[K][nc * P]` back into samples `[n0, n0+nc)` of group `gi` of `dx` (col2im).
 /// `dx` holds only those samples.
-fn col2im(col: &[f32], g: &ConvGeom, gi: usize, nc: usize, dx: &mut [f32]) {
+pub(super) fn col2im_rows(col: &[f32], g: &ConvGeom, gi: usize, nc: usize, dx: &mut [f32]) {
     let (k, s, p, h, w) = (g.k, g.s, g.p, g.h, g.w);
     let (oh, ow, pix) = (g.oh(), g.ow(), g.pixels());
     let row_len = nc * pix;
@@ -248,6 +261,11 @@ fn gemm_f32(
     }
 }
 
+/// Unfolded rows from which the weight gradient uses [`gemm_abt`] rather than the packed
+/// GEMM: with fewer (stems on 1-3 channels) the GEMM is faster, with more the GEMM's packing
+/// and half-empty 8-row tiles make it 2-4x slower (measured with `examples/kernel_bench.rs`).
+const MIN_ABT_K: usize = 32;
+
 /// Whether one chunk's GEMMs should use the threads (few chunks) or run single-threaded
 /// inside a parallel loop over chunks.
 fn inner_parallelism(chunks: usize) -> Parallelism {
@@ -269,6 +287,10 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     if g.is_pointwise() {
         // Y_n[co, P] = W[co, ci] * X_n[ci, P], straight from and into NCHW.
         let (ci, co, pix) = (g.ci, g.co, g.pixels());
+        if pix < POINTWISE_GATHER_PIX {
+            pointwise_gathered(x, (wt, ci as isize, 1), (ci, co, pix), &mut y);
+            return y;
+        }
         y.par_chunks_mut(co * pix)
             .zip(x.par_chunks(ci * pix))
             .for_each(|(yn, xn)| {
@@ -295,6 +317,7 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     let chunks = g.n.div_ceil(nc);
     let par = inner_parallelism(chunks);
     let per_sample_out = g.co * pix;
+    let unfold = Unfold::new(g, IM2COL_MIN_ROW);
     y.par_chunks_mut(nc * per_sample_out)
         .enumerate()
         .for_each(|(ci, ychunk)| {
@@ -303,7 +326,7 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
             let cols = ncur * pix;
             let (mut col, mut out) = take_scratch(kd * cols, cog * cols);
             for gi in 0..g.g {
-                im2col(x, g, gi, n0, ncur, &mut col);
+                unfold.im2col(x, g, gi, (n0, ncur), &mut col);
                 let w_g = &wt[gi * cog * kd..(gi + 1) * cog * kd];
                 gemm_f32(
                     cog,
@@ -355,6 +378,10 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     if g.is_pointwise() {
         // dX_n[ci, P] = W^T[ci, co] * dY_n[co, P].
         let (ci, co, pix) = (g.ci, g.co, g.pixels());
+        if pix < POINTWISE_GATHER_PIX {
+            pointwise_gathered(dy, (wt, 1, ci as isize), (co, ci, pix), &mut dx);
+            return dx;
+        }
         dx.par_chunks_mut(ci * pix)
             .zip(dy.par_chunks(co * pix))
             .for_each(|(dxn, dyn_)| {
@@ -381,6 +408,7 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     let chunks = g.n.div_ceil(nc);
     let par = inner_parallelism(chunks);
     let per_sample_in = g.ci * g.h * g.w;
+    let unfold = Unfold::new(g, COL2IM_MIN_ROW);
     dx.par_chunks_mut(nc * per_sample_in)
         .enumerate()
         .for_each(|(ci, dxchunk)| {
@@ -407,7 +435,7 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
                     1,
                     par,
                 );
-                col2im(&dcol, g, gi, ncur, dxchunk);
+                unfold.col2im(&dcol, g, gi, ncur, dxchunk);
             }
             give_back(dcol, dyg);
         });
@@ -431,6 +459,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     let par = inner_parallelism(chunks);
     // One partial sum per chunk, added at the end: the order of the additions is fixed,
     // so the result does not depend on thread scheduling.
+    let unfold = Unfold::new(g, IM2COL_MIN_ROW);
     let partials: Vec<Vec<f32>> = (0..chunks)
         .into_par_iter()
         .map(|ci| {
@@ -440,25 +469,39 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
             let (mut col, mut dyg) = take_scratch(kd * cols, cog * cols);
             let mut dw = vec![0.0f32; wlen];
             for gi in 0..g.g {
-                im2col(x, g, gi, n0, ncur, &mut col);
+                unfold.im2col(x, g, gi, (n0, ncur), &mut col);
                 gather_dy(dy, g, gi, n0, ncur, &mut dyg);
                 let dst = &mut dw[gi * cog * kd..(gi + 1) * cog * kd];
-                // dW_g[cog, K] = dY_g[cog, cols] * C^T[cols, K]
-                gemm_f32(
-                    cog,
-                    kd,
-                    cols,
-                    dst,
-                    kd,
-                    false,
-                    &dyg,
-                    cols as isize,
-                    1,
-                    &col,
-                    1,
-                    cols as isize,
-                    par,
-                );
+                // dW_g[cog, K] = dY_g[cog, cols] * C[K, cols]^T
+                if kd < MIN_ABT_K {
+                    gemm_f32(
+                        cog,
+                        kd,
+                        cols,
+                        dst,
+                        kd,
+                        false,
+                        &dyg,
+                        cols as isize,
+                        1,
+                        &col,
+                        1,
+                        cols as isize,
+                        par,
+                    );
+                } else {
+                    let a = Rows {
+                        data: &dyg,
+                        rows: cog,
+                        stride: cols,
+                    };
+                    let b = Rows {
+                        data: &col,
+                        rows: kd,
+                        stride: cols,
+                    };
+                    gemm_abt(a, b, cols, dst, false);
+                }
             }
             give_back(col, dyg);
             dw
@@ -473,6 +516,78 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     dw
 }
 
+/// Pixels per sample below which the pointwise weight gradient gathers several samples'
+/// rows into one GEMM.
+const POINTWISE_GATHER_PIX: usize = 256;
+
+/// Copies all `channels` planes of samples `[n0, n0+m)` into `out[channels][m * pix]`.
+fn gather_channels(
+    src: &[f32],
+    channels: usize,
+    pix: usize,
+    (n0, m): (usize, usize),
+    out: &mut [f32],
+) {
+    for ch in 0..channels {
+        for j in 0..m {
+            out[(ch * m + j) * pix..][..pix]
+                .copy_from_slice(&src[((n0 + j) * channels + ch) * pix..][..pix]);
+        }
+    }
+}
+
+/// Copies `out[channels][m * pix]` back into the NCHW planes of `m` samples in `dst`.
+fn scatter_channels(out: &[f32], channels: usize, pix: usize, m: usize, dst: &mut [f32]) {
+    for ch in 0..channels {
+        for j in 0..m {
+            dst[(j * channels + ch) * pix..][..pix]
+                .copy_from_slice(&out[(ch * m + j) * pix..][..pix]);
+        }
+    }
+}
+
+/// `out_n[c_out, P] = W[c_out, c_in] * src_n[c_in, P]` for every sample, `W` given by its
+/// strides, on feature maps of a few pixels: per-sample GEMMs there are a few columns wide,
+/// so chunks of samples are gathered into `[c_in][m * P]` and multiplied at once.
+fn pointwise_gathered(
+    src: &[f32],
+    (wt, w_rs, w_cs): (&[f32], isize, isize),
+    (c_in, c_out, pix): (usize, usize, usize),
+    out: &mut [f32],
+) {
+    let n = src.len() / (c_in * pix).max(1);
+    let threads = rayon::current_num_threads().max(1);
+    let m = (POINTWISE_GATHER_PIX / pix.max(1))
+        .min(n.div_ceil(threads))
+        .max(1);
+    out.par_chunks_mut(m * c_out * pix)
+        .enumerate()
+        .for_each(|(ci, dst)| {
+            let n0 = ci * m;
+            let mc = dst.len() / (c_out * pix).max(1);
+            let len = mc * pix;
+            let (mut xs, mut ys) = take_scratch(c_in * len, c_out * len);
+            gather_channels(src, c_in, pix, (n0, mc), &mut xs);
+            gemm_f32(
+                c_out,
+                len,
+                c_in,
+                &mut ys,
+                len,
+                false,
+                wt,
+                w_rs,
+                w_cs,
+                &xs,
+                len as isize,
+                1,
+                Parallelism::None,
+            );
+            scatter_channels(&ys, c_out, pix, mc, dst);
+            give_back(xs, ys);
+        });
+}
+
 /// dW[co, ci] = sum_n dY_n[co, P] * X_n^T[P, ci], one partial sum per chunk of samples,
 /// added in a fixed order.
 fn pointwise_backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
@@ -483,7 +598,8 @@ fn pointwise_backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
         .into_par_iter()
         .map(|c| {
             let mut dw = vec![0.0f32; co * ci];
-            for n in c * nc..((c + 1) * nc).min(g.n) {
+            let (first, end) = (c * nc, ((c + 1) * nc).min(g.n));
+            for n in first..end {
                 let (xn, dyn_) = (
                     &x[n * ci * pix..][..ci * pix],
                     &dy[n * co * pix..][..co * pix],
@@ -698,6 +814,10 @@ mod tests {
             (2, 3, 4, 10, 10, 7, 2, 1),
             (4, 12, 12, 3, 3, 3, 1, 12),
             (1, 2, 2, 1, 1, 3, 2, 1),
+            (2, 4, 8, 17, 19, 3, 1, 2),
+            (2, 16, 16, 11, 9, 3, 2, 2),
+            (3, 16, 24, 18, 18, 3, 1, 2),
+            (2, 8, 6, 17, 16, 1, 1, 1),
         ] {
             v.push(ConvGeom {
                 n,
@@ -766,6 +886,20 @@ mod tests {
                 assert!(
                     (bumped - base - dw[idx] as f64).abs() < 1e-3,
                     "{g:?} dw[{idx}]"
+                );
+            }
+            // The same for input perturbations: the input gradient elementwise.
+            for idx in [0, xl / 3, (xl / 2 + 1).min(xl - 1), xl - 1] {
+                let mut x2 = x.clone();
+                x2[idx] += 1.0;
+                let bumped: f64 = reference(&x2, &wt, &g)
+                    .iter()
+                    .zip(&dy)
+                    .map(|(a, b)| a * *b as f64)
+                    .sum();
+                assert!(
+                    (bumped - base - dx[idx] as f64).abs() < 1e-3,
+                    "{g:?} dx[{idx}]"
                 );
             }
         }

@@ -1,5 +1,8 @@
 //! Hand-written CPU kernels, used through burn's backend-extension mechanism where burn's own
 //! are slow (measured with `examples/op_bench.rs`).
 
+mod abt;
 pub mod batch_norm;
 pub mod conv;
+mod simd;
+mod unfold;

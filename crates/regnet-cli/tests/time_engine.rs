@@ -1,0 +1,79 @@
+//! `regnet time --forward-only`: the compiled engine by default on the CPU, burn on
+//! request, the SIMD level forced by `REGNET_SIMD` and reported in the JSON.
+
+mod common;
+
+use std::process::Command;
+
+use common::fails;
+use serde_json::Value;
+
+const ARGS: &[&str] = &[
+    "time",
+    "RegNetX-200MF",
+    "--forward-only",
+    "--batch",
+    "1",
+    "--im-size",
+    "32",
+    "--warmup",
+    "0",
+    "--iters",
+    "1",
+    "--json",
+];
+
+fn time_json(extra: &[&str], simd: Option<&str>) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regnet"));
+    cmd.args(ARGS).args(extra);
+    match simd {
+        Some(s) => cmd.env("REGNET_SIMD", s),
+        None => cmd.env_remove("REGNET_SIMD"),
+    };
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn compiled_by_default_with_the_detected_level() {
+    let v = time_json(&[], None);
+    assert_eq!(v["engine"], "compiled");
+    let level = regnet_infer::SimdLevel::detect().to_string();
+    assert_eq!(v["simd_level"], level.as_str());
+    assert!(v["test_fw_time"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn portable_level_forced_by_the_environment() {
+    let v = time_json(&[], Some("portable"));
+    assert_eq!(v["simd_level"], "portable");
+}
+
+#[test]
+fn burn_engine_on_request() {
+    let v = time_json(&["--engine", "burn"], None);
+    assert_eq!(v["engine"], "burn");
+}
+
+#[test]
+fn bad_engine_and_level_are_one_line_errors() {
+    let mut args = ARGS.to_vec();
+    args.extend(["--engine", "onnx"]);
+    assert!(fails(&args).contains("onnx"));
+    let out = Command::new(env!("CARGO_BIN_EXE_regnet"))
+        .args(ARGS)
+        .env("REGNET_SIMD", "sse9")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("REGNET_SIMD") && err.contains("sse9"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

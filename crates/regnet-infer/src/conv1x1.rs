@@ -1,0 +1,179 @@
+//! 1x1 convolutions in NHWC: one GEMM `[pixels, c_in] x [c_in, c_out]` (the `gemm` crate,
+//! which picks its AVX-512/AVX2 micro-kernels at run time), split into row tiles that the
+//! threads share; bias, activation and residual are applied to each tile while it is in
+//! cache.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use crate::epilogue::{self, Epilogue};
+use crate::packed::{self, PackedGemm};
+use crate::simd::SimdLevel;
+
+/// Fewest rows of a tile: below this the weight packing per GEMM call costs more than the
+/// tile's arithmetic.
+const MIN_TILE_ROWS: usize = 64;
+/// Most rows of a tile (keeps a tile's input and output in L2).
+const MAX_TILE_ROWS: usize = 512;
+
+/// A 1x1 convolution with its BN folded in.
+#[derive(Clone, Debug)]
+pub(crate) struct Conv1x1 {
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Stride (the input is subsampled first).
+    pub stride: usize,
+    /// Weight `[c_in][c_out]`.
+    pub weight: Vec<f32>,
+    /// The weight packed for the AVX-512 kernel (`packed.rs`), when `c_out` is a multiple
+    /// of 16.
+    pub packed: Option<Vec<f32>>,
+    /// Bias `[c_out]`.
+    pub bias: Vec<f32>,
+    /// Fused tail.
+    pub ep: Epilogue,
+}
+
+impl Conv1x1 {
+    /// Builds from a PyTorch weight `[c_out, c_in, 1, 1]`.
+    pub fn new(weight: &[f32], bias: Vec<f32>, c_in: usize, stride: usize, ep: Epilogue) -> Self {
+        let c_out = bias.len();
+        let mut w = vec![0.0; c_in * c_out];
+        for o in 0..c_out {
+            for i in 0..c_in {
+                w[i * c_out + o] = weight[o * c_in + i];
+            }
+        }
+        Conv1x1 {
+            c_in,
+            c_out,
+            stride,
+            packed: c_out
+                .is_multiple_of(16)
+                .then(|| packed::pack(&w, c_in, c_out)),
+            weight: w,
+            bias,
+            ep,
+        }
+    }
+
+    /// Runs on `x` (`[n, h, w, c_in]`) into `out` (`[n, ho, wo, c_out]`); `scratch` holds the
+    /// subsampled input of a strided conv.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        level: SimdLevel,
+        x: &[f32],
+        [n, h, w]: [usize; 3],
+        scratch: &mut [f32],
+        out: &mut [f32],
+        residual: Option<&[f32]>,
+    ) {
+        let src: &[f32] = if self.stride == 1 {
+            x
+        } else {
+            subsample(x, [n, h, w], self.c_in, self.stride, scratch)
+        };
+        let rows = out.len() / self.c_out;
+        self.gemm_rows(level, &src[..rows * self.c_in], out, residual);
+    }
+
+    /// `out = epilogue(src x weight + bias)` over all rows, tiled across threads.
+    pub fn gemm_rows(
+        &self,
+        level: SimdLevel,
+        src: &[f32],
+        out: &mut [f32],
+        residual: Option<&[f32]>,
+    ) {
+        let rows = out.len() / self.c_out;
+        let threads = rayon::current_num_threads().max(1);
+        if rows < 2 * MIN_TILE_ROWS || threads == 1 {
+            // Few rows: gemm's own threading (splitting the output channels by hand over
+            // rayon measured no faster).
+            let par = if threads > 1 && rows * self.c_in * self.c_out > 1 << 18 {
+                Parallelism::Rayon(0)
+            } else {
+                Parallelism::None
+            };
+            self.tile(level, src, out, residual, par);
+            return;
+        }
+        // Multiples of 64 rows: the height of gemm's AVX-512 micro-kernel.
+        let tile = (rows / (threads * 4))
+            .next_multiple_of(64)
+            .clamp(MIN_TILE_ROWS, MAX_TILE_ROWS);
+        let (c_in, c_out) = (self.c_in, self.c_out);
+        out.par_chunks_mut(tile * c_out)
+            .enumerate()
+            .for_each(|(i, d)| {
+                let r0 = i * tile;
+                let m = d.len() / c_out;
+                let res = residual.map(|r| &r[r0 * c_out..(r0 + m) * c_out]);
+                let s = &src[r0 * c_in..(r0 + m) * c_in];
+                self.tile(level, s, d, res, Parallelism::None);
+            });
+    }
+
+    /// One tile: the GEMM, then bias, activations and residual in one pass.
+    fn tile(
+        &self,
+        level: SimdLevel,
+        src: &[f32],
+        dst: &mut [f32],
+        residual: Option<&[f32]>,
+        par: Parallelism,
+    ) {
+        let m = dst.len() / self.c_out;
+        debug_assert_eq!(src.len(), m * self.c_in);
+        // Single-threaded tiles at AVX-512: the packed kernel, epilogue included.
+        if let (Some(p), SimdLevel::Avx512, Parallelism::None) = (&self.packed, level, par) {
+            let g = PackedGemm {
+                packed: p,
+                bias: &self.bias,
+                c_in: self.c_in,
+                ep: self.ep,
+            };
+            if packed::run_avx512(&g, src, dst, residual) {
+                return;
+            }
+        }
+        let (co, ci) = (self.c_out as isize, self.c_in as isize);
+        let (w, x, d) = (self.weight.as_ptr(), src.as_ptr(), dst.as_mut_ptr());
+        // SAFETY: dst is m x c_out, src m x c_in, weight c_in x c_out, all row-major and
+        // in bounds (checked by the slice lengths above and at compile time). (Computing
+        // `dst^T = weight^T x src^T` instead measured no faster, at any row count.)
+        unsafe {
+            gemm::gemm(
+                m, self.c_out, self.c_in, d, 1, co, false, x, 1, ci, w, 1, co, 0.0, 1.0, false,
+                false, false, par,
+            );
+        }
+        epilogue::finish_rows(level, dst, &self.bias, residual, self.ep);
+    }
+}
+
+/// Every `stride`-th pixel of `x` (`[n, h, w, c]`) into `scratch`; returns the filled part.
+fn subsample<'a>(
+    x: &[f32],
+    [n, h, w]: [usize; 3],
+    c: usize,
+    stride: usize,
+    scratch: &'a mut [f32],
+) -> &'a [f32] {
+    let (ho, wo) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
+    let len = n * ho * wo * c;
+    scratch[..len]
+        .par_chunks_mut(wo * c)
+        .enumerate()
+        .for_each(|(row, dst)| {
+            let (b, oy) = (row / ho, row % ho);
+            let src_row = &x[((b * h) + oy * stride) * w * c..];
+            for (ox, d) in dst.chunks_exact_mut(c).enumerate() {
+                d.copy_from_slice(&src_row[ox * stride * c..][..c]);
+            }
+        });
+    &scratch[..len]
+}

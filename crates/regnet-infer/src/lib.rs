@@ -1,0 +1,38 @@
+//! # regnet-infer
+//!
+//! Compiled CPU inference for regnet's networks. [`CompiledNet::compile`] walks the layer
+//! plan of `regnet_core::network::Network` once (a second consumer of the plan, like the
+//! complexity count) into an execution plan:
+//!
+//! - batch norm folded into the conv weights and bias (`regnet_nn::fold::fold_conv_bn`);
+//! - the activation, the residual add and the activation after the sum fused into the
+//!   epilogue of the conv that precedes them;
+//! - NHWC activations from stem to head, so a 1x1 conv is one GEMM over pixels (the `gemm`
+//!   crate, AVX-512 at run time) and a grouped 3x3 conv a direct kernel vectorized over the
+//!   output channels of a group;
+//! - weights packed once, buffers allocated once per input shape and reused;
+//! - kernels compiled for AVX-512, AVX2+FMA and portable code in one binary, chosen at run
+//!   time ([`SimdLevel`], `REGNET_SIMD`); rows and tiles shared by rayon's threads.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (net, sd): (regnet_core::network::Network, regnet_nn::StateDict) = todo!();
+//! let mut compiled = regnet_infer::CompiledNet::compile(&net, &sd, 1e-5)?;
+//! let logits = compiled.forward(&vec![0.0; 3 * 224 * 224], [1, 3, 224, 224])?;
+//! # Ok(()) }
+//! ```
+
+mod conv1x1;
+mod direct;
+mod epilogue;
+pub mod error;
+mod net;
+mod packed;
+mod plan;
+mod pool;
+pub mod simd;
+mod vector;
+
+pub use error::InferError;
+pub use net::{CompiledNet, MAX_ACTIVATION_ELEMS, SIMD_ENV};
+pub use simd::SimdLevel;

@@ -1,0 +1,145 @@
+//! Pooling in NHWC: the ResNet stem's max pool, global average pooling (head and SE), and
+//! squeeze-excitation's channel gate.
+
+use rayon::prelude::*;
+
+use crate::epilogue::{Act, activate, exp};
+
+/// Max pooling with "same" padding (padded positions never win, as in PyTorch).
+#[derive(Clone, Debug)]
+pub(crate) struct MaxPool {
+    /// Kernel size.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+}
+
+impl MaxPool {
+    /// Output height and width for an `h` x `w` input.
+    pub fn out_hw(&self, h: usize, w: usize) -> (usize, usize) {
+        let p = (self.k - 1) / 2;
+        let f = |d: usize| (d + 2 * p - self.k) / self.stride + 1;
+        (f(h), f(w))
+    }
+
+    /// Pools `x` (`[n, h, w, c]`) into `out`.
+    pub fn run(&self, x: &[f32], [_, h, w]: [usize; 3], c: usize, out: &mut [f32]) {
+        let (ho, wo) = self.out_hw(h, w);
+        let (k, s, p) = (self.k, self.stride, (self.k - 1) / 2);
+        let clip = |o: usize, len: usize| {
+            let lo = (o * s).saturating_sub(p);
+            (lo, (o * s + k - p).min(len))
+        };
+        out.par_chunks_mut(wo * c).enumerate().for_each(|(r, o)| {
+            let (b, oy) = (r / ho, r % ho);
+            let img = &x[b * h * w * c..][..h * w * c];
+            let (y0, y1) = clip(oy, h);
+            for (ox, px) in o.chunks_exact_mut(c).enumerate() {
+                let (x0, x1) = clip(ox, w);
+                px.fill(f32::NEG_INFINITY);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let src = &img[(iy * w + ix) * c..][..c];
+                        for (d, v) in px.iter_mut().zip(src) {
+                            *d = d.max(*v);
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Per-sample channel means of `x` (`[n, hw, c]`) into `out` (`[n, c]`).
+pub(crate) fn global_avg_pool(x: &[f32], n: usize, hw: usize, c: usize, out: &mut [f32]) {
+    out[..n * c]
+        .par_chunks_mut(c)
+        .enumerate()
+        .for_each(|(b, o)| {
+            o.fill(0.0);
+            for px in x[b * hw * c..][..hw * c].chunks_exact(c) {
+                for (d, v) in o.iter_mut().zip(px) {
+                    *d += v;
+                }
+            }
+            let inv = 1.0 / hw as f32;
+            o.iter_mut().for_each(|v| *v *= inv);
+        });
+}
+
+/// `a . b` with 16 partial sums, so that it vectorizes (a single running sum stays scalar:
+/// the compiler may not reorder float additions); the SE gates of batch 1 ran scalar.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Squeeze-excitation: `x *= sigmoid(W2 act(W1 mean(x) + b1) + b2)` per sample and channel.
+#[derive(Clone, Debug)]
+pub(crate) struct SqueezeExcite {
+    /// Channels.
+    pub c: usize,
+    /// Squeezed width.
+    pub w_se: usize,
+    /// `[w_se][c]`.
+    pub w1: Vec<f32>,
+    /// `[w_se]`.
+    pub b1: Vec<f32>,
+    /// `[c][w_se]`.
+    pub w2: Vec<f32>,
+    /// `[c]`.
+    pub b2: Vec<f32>,
+    /// Activation between the two convs.
+    pub act: Act,
+}
+
+impl SqueezeExcite {
+    /// The gates (`[n, c]`, in `gate`) of `x` (`[n, hw, c]`); `gate` must hold `n * c`.
+    pub fn gates(&self, x: &[f32], n: usize, hw: usize, gate: &mut [f32]) {
+        let c = self.c;
+        global_avg_pool(x, n, hw, c, gate);
+        for g in gate[..n * c].chunks_exact_mut(c) {
+            let s: Vec<f32> = (0..self.w_se)
+                .map(|j| {
+                    let w = &self.w1[j * c..][..c];
+                    let z = self.b1[j] + dot(w, g);
+                    activate(Some(self.act), z)
+                })
+                .collect();
+            for (i, gi) in g.iter_mut().enumerate() {
+                let w = &self.w2[i * self.w_se..][..self.w_se];
+                let z = self.b2[i] + dot(w, &s);
+                *gi = 1.0 / (1.0 + exp(-z));
+            }
+        }
+    }
+
+    /// Multiplies `x` (`[n, hw, c]`) by the gates in place.
+    pub fn apply(&self, x: &mut [f32], n: usize, hw: usize, gate: &[f32]) {
+        let c = self.c;
+        x[..n * hw * c]
+            .par_chunks_mut(c * hw.div_ceil(8).max(1))
+            .enumerate()
+            .for_each(|(i, chunk)| {
+                let first_px = i * hw.div_ceil(8).max(1);
+                for (j, px) in chunk.chunks_exact_mut(c).enumerate() {
+                    let b = (first_px + j) / hw;
+                    for (v, g) in px.iter_mut().zip(&gate[b * c..][..c]) {
+                        *v *= g;
+                    }
+                }
+            });
+    }
+}
