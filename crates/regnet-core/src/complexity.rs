@@ -142,10 +142,9 @@ impl Walker {
                 Op::Se(se) => {
                     let (h, w) = (self.h, self.w);
                     (self.h, self.w) = (1, 1);
-                    let squeeze = conv1x1_bias(se.w_in, se.w_se);
-                    let excite = conv1x1_bias(se.w_se, se.w_in);
-                    self.conv(|| format!("{}.{}.f_ex.0", b.key, se.key), &squeeze);
-                    self.conv(|| format!("{}.{}.f_ex.2", b.key, se.key), &excite);
+                    for (name, c) in se.convs(&b.key) {
+                        self.conv(|| name.clone(), &c);
+                    }
                     (self.h, self.w) = (h, w);
                 }
             }
@@ -175,17 +174,6 @@ impl Walker {
         let (wi, wo, b) = (fc.w_in as u128, fc.w_out as u128, u128::from(fc.bias));
         let row = || (fc.key.to_string(), "fc".into(), fc.w_in, fc.w_out);
         self.add(row, [wi * wo + b * wo, wi * wo + b * wo, wo]);
-    }
-}
-
-fn conv1x1_bias(w_in: usize, w_out: usize) -> Conv2d {
-    Conv2d {
-        w_in,
-        w_out,
-        k: 1,
-        stride: 1,
-        groups: 1,
-        bias: true,
     }
 }
 

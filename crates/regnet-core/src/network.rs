@@ -40,6 +40,27 @@ impl ConvBn {
     }
 }
 
+impl Se {
+    /// The squeeze (`f_ex.0`, `w_in -> w_se`) and excite (`f_ex.2`, `w_se -> w_in`) 1x1 convs
+    /// with their biases, each with its state-dict prefix under the block `owner` (`s1.b1`).
+    /// Every consumer of the plan takes the SE's layers and names from here.
+    pub fn convs(&self, owner: &str) -> [(String, Conv2d); 2] {
+        let conv = |w_in, w_out| Conv2d {
+            w_in,
+            w_out,
+            k: 1,
+            stride: 1,
+            groups: 1,
+            bias: true,
+        };
+        let prefix = format!("{owner}.{}.f_ex", self.key);
+        [
+            (format!("{prefix}.0"), conv(self.w_in, self.w_se)),
+            (format!("{prefix}.2"), conv(self.w_se, self.w_in)),
+        ]
+    }
+}
+
 impl Conv2d {
     /// Padding on each side.
     pub fn padding(&self) -> usize {
@@ -392,21 +413,9 @@ impl Network {
                 match op {
                     Op::ConvBn(cb) => conv_bn(&mut out, &b.key, cb),
                     Op::Se(se) => {
-                        let squeeze = Conv2d {
-                            w_in: se.w_in,
-                            w_out: se.w_se,
-                            k: 1,
-                            stride: 1,
-                            groups: 1,
-                            bias: true,
-                        };
-                        let excite = Conv2d {
-                            w_in: se.w_se,
-                            w_out: se.w_in,
-                            ..squeeze.clone()
-                        };
-                        conv(&mut out, format!("{}.{}.f_ex.0", b.key, se.key), &squeeze);
-                        conv(&mut out, format!("{}.{}.f_ex.2", b.key, se.key), &excite);
+                        for (name, c) in se.convs(&b.key) {
+                            conv(&mut out, name, &c);
+                        }
                     }
                 }
             }

@@ -190,23 +190,11 @@ impl Block {
                 Op::ConvBn(cb) => convs.push(ConvBn::build(src, &plan.key, cb, act)?),
                 Op::Se(s) => {
                     let name = format!("{}.{}", plan.key, s.key);
-                    let squeeze = network::Conv2d {
-                        w_in: s.w_in,
-                        w_out: s.w_se,
-                        k: 1,
-                        stride: 1,
-                        groups: 1,
-                        bias: true,
-                    };
-                    let excite = network::Conv2d {
-                        w_in: s.w_se,
-                        w_out: s.w_in,
-                        ..squeeze.clone()
-                    };
+                    let [(sq_name, squeeze), (ex_name, excite)] = s.convs(&plan.key);
                     se_after = convs.len();
                     se = Some(SqueezeExcite {
-                        squeeze: src.conv(&format!("{name}.f_ex.0"), &squeeze)?,
-                        excite: src.conv(&format!("{name}.f_ex.2"), &excite)?,
+                        squeeze: src.conv(&sq_name, &squeeze)?,
+                        excite: src.conv(&ex_name, &excite)?,
                         act,
                         name,
                     });

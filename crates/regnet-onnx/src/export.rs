@@ -269,27 +269,14 @@ impl Walker<'_> {
     /// Squeeze-excitation: pool, 1x1 conv, activation, 1x1 conv, sigmoid, channel gate.
     fn se(&mut self, x: &str, owner: &str, se: &Se) -> Result<String> {
         let p = format!("{owner}.{}", se.key);
-        let squeeze = Conv2d {
-            w_in: se.w_in,
-            w_out: se.w_se,
-            k: 1,
-            stride: 1,
-            groups: 1,
-            bias: true,
-        };
-        let excite = Conv2d {
-            w_in: se.w_se,
-            w_out: se.w_in,
-            ..squeeze.clone()
-        };
         let pooled = self
             .g
             .node("GlobalAveragePool", format!("{p}.avg_pool"), &[x], vec![]);
         let mut s = pooled;
-        for (i, c) in [(0, &squeeze), (2, &excite)] {
-            let weight = self.tensor(&format!("{p}.f_ex.{i}.weight"))?;
-            let bias = self.tensor(&format!("{p}.f_ex.{i}.bias"))?;
-            s = self.conv(&s, &format!("{p}.f_ex.{i}"), c, &weight, Some(&bias));
+        for (i, (name, c)) in se.convs(owner).into_iter().enumerate() {
+            let weight = self.tensor(&format!("{name}.weight"))?;
+            let bias = self.tensor(&format!("{name}.bias"))?;
+            s = self.conv(&s, &name, &c, &weight, Some(&bias));
             if i == 0 {
                 s = self.activation(&s, &format!("{p}.f_ex.1"));
             }
