@@ -85,6 +85,12 @@ fn log_of(dir: &Path, index: usize) -> String {
     std::fs::read_to_string(dir.join(format!("logs/{index:06}/stdout.log"))).unwrap_or_default()
 }
 
+/// Whether a task's log shows it a few steps into its second epoch (after the first
+/// epoch's checkpoint).
+fn in_second_epoch(log: &str) -> bool {
+    log.contains(r#""epoch":"2/3","eta""#) && log.contains(r#""iter":"3/32""#)
+}
+
 fn checkpoint(out: &Path, epoch: usize) -> PathBuf {
     out.join(format!("checkpoints/model_epoch_{epoch:04}.safetensors"))
 }
@@ -116,16 +122,14 @@ fn sweep_on_slurm_requeued_mid_training_finishes_each_job_once() {
 
     // Task 0 is preempted in its second epoch, after the first epoch's checkpoint.
     wait_for("task 0 in epoch 2", Duration::from_secs(600), || {
-        let log = log_of(&dir, 0);
-        log.contains(r#""epoch":"2/3","eta""#) && log.contains(r#""iter":"3/32""#)
+        in_second_epoch(&log_of(&dir, 0))
     });
     slurm_cmd("scontrol", &["requeue", &format!("{job}_0")]);
     eprintln!("slurm test: scontrol requeue {job}_0");
     // Task 1 gets the time-limit warning that `--signal=B:USR1@...` sends to the batch
     // shell: it stops the trainer after its step and requeues itself.
     wait_for("task 1 in epoch 2", Duration::from_secs(600), || {
-        let log = log_of(&dir, 1);
-        log.contains(r#""epoch":"2/3","eta""#) && log.contains(r#""iter":"3/32""#)
+        in_second_epoch(&log_of(&dir, 1))
     });
     slurm_cmd(
         "scancel",

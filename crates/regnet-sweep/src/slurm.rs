@@ -96,7 +96,11 @@ pub fn script(opts: &SlurmOptions) -> Result<String> {
         return Err(Error::other("slurm: no jobs left to run"));
     }
     let dir = std::path::absolute(&opts.sweep_dir).unwrap_or(opts.sweep_dir.clone());
-    let dir_q = shell_quote(&dir.display().to_string());
+    Ok(sbatch_header(opts, &dir) + &task_body(opts, &dir))
+}
+
+/// The `#SBATCH` lines: the array, resources, and the signal-then-requeue setup.
+fn sbatch_header(opts: &SlurmOptions, dir: &Path) -> String {
     let job_name = opts.name.replace(['/', ' '], "_");
     let per = opts.num_gpus.max(1);
     let mut s = String::from("#!/bin/bash\n");
@@ -134,8 +138,15 @@ pub fn script(opts: &SlurmOptions) -> Result<String> {
     if !opts.comment.is_empty() {
         sb(format!("--comment={}", shell_quote(&opts.comment)));
     }
+    s
+}
+
+/// The shell part run by each array task: the task's config, the command in the background
+/// so that signals reach the shell, requeue on the time-limit signal, the finished marker.
+fn task_body(opts: &SlurmOptions, dir: &Path) -> String {
+    let dir_q = shell_quote(&dir.display().to_string());
     let cmd = opts.command.shell(|v| v.to_string());
-    s.push_str(&format!(
+    format!(
         r##"
 # regnet sweep {name}: one array task per config.
 set -u
@@ -176,12 +187,11 @@ exit "$status"
         name_q = shell_quote(&opts.name),
         log = LOG_FILE,
         job = JOB_FILE,
-    ));
-    Ok(s)
+    )
 }
 
 /// Seconds before the time limit at which SLURM sends USR1: two minutes, or a quarter of
-/// very short limits, so that the current step and a checkpoint fit.
+/// very short limits, so that the current step finishes before the limit.
 pub fn signal_lead_s(time_limit_min: usize) -> usize {
     (time_limit_min * 60 / 4).clamp(10, 120)
 }

@@ -551,8 +551,20 @@ pub fn evaluate(
     loader: &Loader,
     classes: usize,
 ) -> Result<(f64, f64, f64), TrainError> {
-    let t = Instant::now();
     let device = model.fc.weight.val().device();
+    evaluate_with(loader, classes, |batch| {
+        Ok(from_tensor(model.forward(batch_tensor(batch, &device))).data)
+    })
+}
+
+/// Top-1 and top-5 error (percent) over one pass of `loader`, with `forward` giving each
+/// batch's logits (the burn model or the compiled engine), and the seconds it took.
+pub(crate) fn evaluate_with(
+    loader: &Loader,
+    classes: usize,
+    mut forward: impl FnMut(&Batch) -> Result<Vec<f32>, TrainError>,
+) -> Result<(f64, f64, f64), TrainError> {
+    let t = Instant::now();
     let mut meter = EpochMeter::default();
     for batch in loader.epoch(0) {
         let batch = batch?;
@@ -560,8 +572,8 @@ pub fn evaluate(
         if n == 0 {
             continue;
         }
-        let logits = from_tensor(model.forward(batch_tensor(&batch, &device)));
-        let errs = topk_errors(&logits.data, classes, &batch.labels, &[1, 5.min(classes)]);
+        let logits = forward(&batch)?;
+        let errs = topk_errors(&logits, classes, &batch.labels, &[1, 5.min(classes)]);
         meter.update(errs[0], errs[1], 0.0, n, 0.0);
     }
     if meter.samples() == 0 {
