@@ -36,9 +36,11 @@ enum Command {
     /// Top-1/top-5 error of weights on a test split.
     Test(commands::test::Args),
     /// Design-space sweeps: setup, launch, collect, analyze.
-    Sweep(regnet_sweep::cli::SweepArgs),
+    Sweep(commands::sweep::SweepArgs),
     /// Fit the quantized linear parameters (w0, wa, wm) to per-block widths.
-    Fit(regnet_sweep::cli::FitArgs),
+    Fit(commands::fit::FitArgs),
+    /// The paper's experiments reproduced small: all sweeps, one report with verdicts.
+    Paper(commands::paper::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,8 +54,9 @@ fn main() -> ExitCode {
         Command::Time(args) => commands::time::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Test(args) => commands::test::run(args),
-        Command::Sweep(args) => regnet_sweep::cli::run_sweep(args),
-        Command::Fit(args) => regnet_sweep::cli::run_fit(args),
+        Command::Sweep(args) => commands::sweep::run(args),
+        Command::Fit(args) => commands::fit::run(args),
+        Command::Paper(args) => commands::paper::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

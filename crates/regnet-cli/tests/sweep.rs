@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::ok;
+use common::{fails, ok, regnet};
 use serde_json::Value;
 
 /// A sweep config of `space` (3 models of 0.3-1.2 MF at 28x28) trained by `regnet train`.
@@ -176,4 +176,239 @@ fn two_concurrent_launch_processes_train_each_job_once() {
         assert!(!logs.join(format!("{i:06}/sweep_job.lock")).exists());
     }
     assert_eq!(pids.len(), 6, "each run is its own trainer process");
+}
+
+/// A small RegNetX sweep config `NAME.yaml` of `n` models at 32x32 (3 epochs) whose
+/// `ANALYZE` section is `analyze`; returns the file and the sweep folder.
+fn small_sweep(dir: &Path, name: &str, n: usize, analyze: &str) -> (String, std::path::PathBuf) {
+    let yaml = format!(
+        "NAME: {name}\nROOT_DIR: sweeps\nSETUP:\n  NUM_CONFIGS: {n}\n  RNG_SEED: 9\n  \
+         DESIGN_SPACE: {{NAME: RegNetX, NUM_STAGES: 3, STEM_TYPE: res_stem_cifar, STEM_W: 16, \
+         DEPTH: [6, 12], W0: [16, 64], WA: [8.0, 64.0], GROUP_W: [8, 16]}}\n  \
+         BASE_CFG: {{MODEL: {{NUM_CLASSES: 10}}, OPTIM: {{MAX_EPOCH: 3}}, TRAIN: {{IM_SIZE: 32}}}}\n\
+         LAUNCH:\n  MAX_RETRY: 2\n{analyze}"
+    );
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    (file.to_str().unwrap().into(), dir.join("sweeps").join(name))
+}
+
+/// A fake trainer, `sh fake_train.sh CFG OUT_DIR INDEX`: fails once for index 000001 and
+/// always for 000002, and otherwise prints pycls `json_stats` lines for 3 epochs with
+/// errors depending on the index.
+fn fake_trainer(dir: &Path) -> String {
+    let path = dir.join("fake_train.sh");
+    std::fs::write(
+        &path,
+        r#"cfg="$1"; out="$2"; i="$3"
+mkdir -p "$out"
+n=$(cat "$out/runs" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$out/runs"
+test -f "$cfg" || { echo "no config $cfg"; exit 9; }
+case "$i" in
+  000001) if [ "$n" -lt 2 ]; then echo "Traceback: simulated crash"; exit 3; fi ;;
+  000002) echo "always fails"; exit 1 ;;
+esac
+k=$(echo "$i" | sed 's/^0*//'); k=${k:-0}
+for e in 1 2 3; do
+  echo "json_stats: {\"_type\": \"train_epoch\", \"epoch\": \"$e/3\", \"top1_err\": 6$e.5, \"loss\": 1.0, \"lr\": 0.1, \"time_epoch\": 1.0}"
+  echo "json_stats: {\"_type\": \"test_epoch\", \"epoch\": \"$e/3\", \"top1_err\": 5$k.$e, \"min_top1_err\": 5$k.$e}"
+done
+"#,
+    )
+    .unwrap();
+    format!("sh {} {{cfg}} {{out_dir}} {{index}}", path.display())
+}
+
+/// Every step of `regnet sweep` with a fake trainer: setup (and its refusal to overwrite),
+/// dry run, launch with retries, SLURM script of what is left, collect, analyze.
+#[test]
+fn sweep_commands_with_a_fake_trainer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (f, dir) = small_sweep(tmp.path(), "cli", 4, "");
+    let f = f.as_str();
+    let cmd = fake_trainer(tmp.path());
+    ok(&["sweep", "setup", "--sweep-cfg", f]);
+    assert!(dir.join("cfgs/000003.yaml").is_file());
+    assert!(fails(&["sweep", "setup", "--sweep-cfg", f]).contains("--force"));
+    let json: Value = serde_json::from_str(&ok(&[
+        "sweep",
+        "setup",
+        "--sweep-cfg",
+        f,
+        "--force",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json["models"].as_array().unwrap().len(), 4);
+    let dry = ok(&["sweep", "launch", "--sweep-cfg", f, "--dry-run"]);
+    assert_eq!(dry.lines().count(), 4, "{dry}");
+    assert!(!dir.join("logs").exists(), "a dry run runs nothing");
+    let s = ok(&[
+        "sweep",
+        "launch",
+        "--sweep-cfg",
+        f,
+        "-j",
+        "2",
+        "--command",
+        &cmd,
+        "-q",
+    ]);
+    assert!(s.contains("3 finished now, 1 failed now"), "{s}");
+    assert!(dir.join("logs/000003/stdout.log").is_file());
+    ok(&[
+        "sweep",
+        "launch",
+        "--sweep-cfg",
+        f,
+        "--slurm",
+        "--max-parallel",
+        "3",
+    ]);
+    let script = std::fs::read_to_string(dir.join("slurm_array.sh")).unwrap();
+    assert!(
+        script.contains("#SBATCH --array=2%3"),
+        "only the failed job is left:\n{script}"
+    );
+    // The default command is this binary's `train` subcommand.
+    assert!(script.contains(" train --quiet --cfg \"${cfg}\" OUT_DIR \"${out_dir}\""));
+    let c = ok(&["sweep", "collect", dir.to_str().unwrap()]);
+    assert!(
+        c.contains("4 models, 3 finished, 0 unfinished, 1 failed"),
+        "{c}"
+    );
+    let out = tmp.path().join("an");
+    let o = out.to_str().unwrap();
+    ok(&["sweep", "analyze", f, "--out", o, "--rounds", "200"]);
+    assert!(out.join("report.html").is_file() && out.join("edf.svg").is_file());
+    ok(&["sweep", "analyze", dir.to_str().unwrap()]);
+    assert!(dir.join("analysis/report.html").is_file());
+    assert!(
+        !regnet(&["sweep", "analyze"]).status.success(),
+        "needs a sweep"
+    );
+    let e = fails(&[
+        "sweep",
+        "launch",
+        "--sweep-cfg",
+        f,
+        "--command",
+        "echo {out_dir}",
+    ]);
+    assert!(e.contains("{cfg}"), "{e}");
+    assert!(fails(&["sweep", "analyze", f, "--rounds", "99999999"]).contains("--rounds"));
+}
+
+/// `ANALYZE` keys drive the report, read from the sweep config or the sweep folder's copy.
+#[test]
+fn analyze_keys_drive_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let analyze = "ANALYZE:\n  METRICS: [regnet_wa, lr]\n  COMPLEXITY: [flops]\n  \
+                   PLOT_CURVES_BEST: 1\n  PLOT_CURVES_WORST: 0\n  PLOT_MODELS_BEST: 0\n  \
+                   PLOT_MODELS_WORST: 1\n";
+    let (f, dir) = small_sweep(tmp.path(), "keys", 5, analyze);
+    ok(&["sweep", "setup", "--sweep-cfg", &f]);
+    let cmd = fake_trainer(tmp.path());
+    ok(&[
+        "sweep",
+        "launch",
+        "--sweep-cfg",
+        &f,
+        "--command",
+        &cmd,
+        "-q",
+    ]);
+    for (input, out) in [(f.clone(), "a"), (dir.display().to_string(), "b")] {
+        let out = tmp.path().join(out);
+        let json = ok(&[
+            "sweep",
+            "analyze",
+            &input,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        let s: Value = serde_json::from_str(&json).unwrap();
+        let files: Vec<String> = (s["svg_files"].as_array().unwrap().iter())
+            .map(|p| p.as_str().unwrap().rsplit('/').next().unwrap().to_string())
+            .collect();
+        let has = |p: &str| files.iter().any(|f| f.starts_with(p));
+        assert!(
+            has("keys_error_vs_flops") && has("keys_error_vs_regnet_wa"),
+            "{files:?}"
+        );
+        assert!(
+            !has("keys_error_vs_params") && !has("keys_error_vs_regnet_w0"),
+            "{files:?}"
+        );
+        assert!(
+            has("keys_curves_best_1_") && !has("keys_curves_best_2_"),
+            "{files:?}"
+        );
+        assert!(
+            !has("keys_widths_best_") && has("keys_widths_worst_1_"),
+            "{files:?}"
+        );
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        // lr is the same for every model: said, not plotted.
+        assert!(html.contains("lr: the same for every model"), "lr note");
+    }
+    // The flags override the keys.
+    let out = tmp.path().join("c");
+    let json = ok(&[
+        "sweep",
+        "analyze",
+        &f,
+        "--out",
+        out.to_str().unwrap(),
+        "--best",
+        "2",
+        "--json",
+    ]);
+    assert!(json.contains("keys_widths_best_2_"), "{json}");
+    // A metric regnet's results do not hold is refused, naming the key.
+    let (bad, _) = small_sweep(tmp.path(), "bad", 2, "ANALYZE:\n  METRICS: [memory]\n");
+    let e = fails(&["sweep", "analyze", &bad]);
+    assert!(e.contains("ANALYZE.METRICS") && e.contains("memory"), "{e}");
+}
+
+/// `regnet fit` on widths, on stages, on a zoo model and on overrides; bad input fails.
+#[test]
+fn fit_command() {
+    let s = ok(&[
+        "fit",
+        "--widths",
+        "24,56,152,152,152,152,368,368,368,368,368,368,368",
+    ]);
+    assert!(s.contains("e_fit"), "{s}");
+    let j: Value = serde_json::from_str(&ok(&[
+        "fit",
+        "--depths",
+        "3,4,6,3",
+        "--stage-widths",
+        "256,512,1024,2048",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(j["depth"], 16);
+    let s = ok(&["fit", "RegNetX-200MF"]);
+    assert!(
+        s.contains("config   w0 = 24, wa = 36.44, wm = 2.49, d = 13"),
+        "{s}"
+    );
+    ok(&[
+        "fit",
+        "MODEL.TYPE",
+        "regnet",
+        "REGNET.DEPTH",
+        "14",
+        "--wm-max",
+        "2.6",
+    ]);
+    assert!(fails(&["fit"]).contains("nothing to fit"));
+    fails(&["fit", "--widths", "8,0"]);
+    assert!(
+        !regnet(&["fit", "--depths", "1,2"]).status.success(),
+        "--depths needs --stage-widths"
+    );
 }

@@ -77,3 +77,32 @@ fn bad_engine_and_level_are_one_line_errors() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// The training step times the optimizer `OPTIM.OPTIMIZER` names, and says which.
+#[test]
+fn train_step_times_the_configured_optimizer() {
+    let timed = |extra: &[&str]| {
+        // Batch 2: a training step needs two images for BN's batch variance.
+        let mut args = vec![
+            "time",
+            "RegNetX-200MF",
+            "--batch",
+            "2",
+            "--im-size",
+            "32",
+            "--warmup",
+            "0",
+            "--iters",
+            "1",
+            "--json",
+        ];
+        args.extend(extra);
+        let out = common::ok(&args);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert!(v["train_step_time"].as_f64().unwrap() > 0.0, "{v}");
+        v["train_optimizer"].as_str().unwrap().to_string()
+    };
+    assert_eq!(timed(&[]), "sgd");
+    assert_eq!(timed(&["OPTIM.OPTIMIZER", "adamw"]), "adamw");
+    assert_eq!(timed(&["OPTIM.OPTIMIZER", "adam"]), "adam");
+}

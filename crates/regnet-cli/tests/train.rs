@@ -244,3 +244,195 @@ fn adamw_resumes_to_the_same_weights() {
     let err = fails(&sgd);
     assert!(err.contains("OPTIM.OPTIMIZER is sgd"), "{err}");
 }
+
+/// The step line of `regnet train` on pycls's 8-GPU zoo recipes gives the batch per step,
+/// the replicas and their batch, and the learning rates pycls computes
+/// (`tools/reference/pycls_step_plan.py`). The data set is absent here, so training stops
+/// after the line with a one-line data error.
+#[test]
+fn zoo_config_prints_pycls_step_and_learning_rate() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pycls_step_plan.json");
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let configs = common::reference_dir().join("pycls/configs/dds_baselines");
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, p) in want.as_object().unwrap() {
+        let out_dir = tmp.path().join(name.replace('/', "_"));
+        let cfg = configs.join(name);
+        let args = [
+            "train",
+            "--cfg",
+            cfg.to_str().unwrap(),
+            "OUT_DIR",
+            out_dir.to_str().unwrap(),
+            "EXT.DATA_PATH",
+            "/nonexistent/imagenet",
+        ];
+        let out = common::regnet(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: no ImageNet here");
+        assert!(stderr.contains("/nonexistent/imagenet"), "{name}: {stderr}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("Step: "))
+            .unwrap_or_else(|| panic!("{name}: no step line in {stdout}"));
+        let int = |k: &str| p[k].as_u64().unwrap();
+        let step = format!(
+            "batch {} (TRAIN.BATCH_SIZE) = NUM_GPUS {} x {} images per replica",
+            int("batch"),
+            int("num_gpus"),
+            int("replica_batch")
+        );
+        assert!(line.contains(&step), "{name}: {line} lacks {step}");
+        let number_after = |prefix: &str| -> f64 {
+            let rest =
+                &line[line.find(prefix).unwrap_or_else(|| panic!("{line}")) + prefix.len()..];
+            rest.split([' ', ';']).next().unwrap().parse().unwrap()
+        };
+        for (prefix, key) in [("learning rate ", "base_lr"), ("epoch 1 at ", "epoch1_lr")] {
+            let (got, want) = (number_after(prefix), p[key].as_f64().unwrap());
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{name}: {key} {got} vs pycls {want}"
+            );
+        }
+        let log = std::fs::read_to_string(out_dir.join("stdout.log")).unwrap();
+        assert!(log.contains(line), "{name}: the log holds the line");
+    }
+    // pycls refuses a batch that NUM_GPUS does not split.
+    let o = tmp.path().join("odd");
+    let err = fails(&["train", "OUT_DIR", o.to_str().unwrap(), "NUM_GPUS", "3"]);
+    assert!(
+        err.contains("TRAIN.BATCH_SIZE") && err.contains("NUM_GPUS 3"),
+        "{err}"
+    );
+}
+
+/// The model tensors of a checkpoint (no EMA, optimizer state or BN running statistics).
+fn trained_tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let (sd, _) = read_safetensors_tensors(path).unwrap();
+    sd.tensors
+        .into_iter()
+        .filter(|(k, _)| {
+            !k.starts_with("ema.")
+                && !k.starts_with("momentum_buffer.")
+                && !k.contains("running_")
+                && !k.contains("num_batches_tracked")
+        })
+        .map(|(k, v)| (k, v.data))
+        .collect()
+}
+
+/// `TRAIN.WEIGHTS` initialises training (pycls: when there is no checkpoint to resume):
+/// at a learning rate of 0 the trained weights are exactly the initial ones.
+#[test]
+fn train_weights_initialise_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    let one_epoch = |out: &Path| {
+        let mut v = args(out);
+        let pos = v.iter().position(|s| s == "OPTIM.MAX_EPOCH").unwrap();
+        v[pos + 1] = "1".into();
+        v
+    };
+    ok(&one_epoch(&a).iter().map(String::as_str).collect::<Vec<_>>());
+    let start = checkpoint(&a, 1);
+    let frozen = |out: &Path, weights: Option<&Path>| {
+        let mut v = one_epoch(out);
+        v.extend(["OPTIM.BASE_LR".into(), "0".into()]);
+        if let Some(w) = weights {
+            v.extend(["TRAIN.WEIGHTS".into(), w.to_str().unwrap().into()]);
+        }
+        v
+    };
+    ok(&frozen(&b, Some(&start))
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    let log = std::fs::read_to_string(b.join("stdout.log")).unwrap();
+    assert!(
+        log.contains(&format!("Loaded initial weights from: {}", start.display())),
+        "{log}"
+    );
+    assert_eq!(trained_tensors(&checkpoint(&b, 1)), trained_tensors(&start));
+    // Without TRAIN.WEIGHTS the same run keeps pycls's initialisation instead.
+    ok(&frozen(&c, None)
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert_ne!(trained_tensors(&checkpoint(&c, 1)), trained_tensors(&start));
+    // A missing file is a one-line error naming it.
+    let d = tmp.path().join("d");
+    let missing = tmp.path().join("missing.safetensors");
+    let v = frozen(&d, Some(&missing));
+    let err = fails(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains(missing.to_str().unwrap()), "{err}");
+    let url = Path::new("https://dl.fbaipublicfiles.com/pycls/x.pyth");
+    let err = fails(
+        &frozen(&d, Some(url))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        err.contains("TRAIN.WEIGHTS") && err.contains("is a URL"),
+        "{err}"
+    );
+
+    test_weights_as_in_pycls(&a, &start);
+}
+
+/// `regnet test --cfg F` tests `TEST.WEIGHTS`; `--weights` is a shortcut that wins over it;
+/// with neither, a one-line error names the key.
+fn test_weights_as_in_pycls(run: &Path, weights: &Path) {
+    let cfg = run.join("config.yaml");
+    let (cfg, weights) = (cfg.to_str().unwrap(), weights.to_str().unwrap());
+    let err = fails(&["test", "--cfg", cfg]);
+    assert!(err.contains("TEST.WEIGHTS"), "{err}");
+    let top1 = |out: String| -> f64 {
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["top1_err"].as_f64().unwrap()
+    };
+    let by_key = top1(ok(&[
+        "test",
+        "--cfg",
+        cfg,
+        "--json",
+        "TEST.WEIGHTS",
+        weights,
+    ]));
+    let by_flag = top1(ok(&["test", "--cfg", cfg, "--json", "--weights", weights]));
+    assert_eq!(by_key, by_flag);
+    let logged = test_errors(run);
+    let logged: f64 = logged[0].split(' ').nth(2).unwrap().parse().unwrap();
+    assert!(
+        (by_key - logged).abs() < 1e-3,
+        "{by_key} vs logged {logged}"
+    );
+    // --weights wins over a TEST.WEIGHTS that does not exist.
+    let both = [
+        "test",
+        "--cfg",
+        cfg,
+        "--json",
+        "TEST.WEIGHTS",
+        "/nonexistent.pyth",
+    ];
+    let mut with_flag = both.to_vec();
+    with_flag.extend(["--weights", weights]);
+    assert_eq!(top1(ok(&with_flag)), by_key);
+    let err = fails(&both);
+    assert!(err.contains("/nonexistent.pyth"), "{err}");
+    // pycls downloads URLs; regnet says it does not.
+    let url = "https://dl.fbaipublicfiles.com/pycls/dds_baselines/x.pyth";
+    let err = fails(&["test", "--cfg", cfg, "TEST.WEIGHTS", url]);
+    assert!(
+        err.contains("TEST.WEIGHTS") && err.contains("is a URL"),
+        "{err}"
+    );
+}

@@ -17,6 +17,7 @@
 use serde::{Deserialize, Serialize};
 use serde_norway::{Mapping, Value};
 
+pub use crate::augment::Augment;
 pub use crate::choices::{ChannelOrder, LossFun, LrPolicy, OnCorrupt, Optimizer};
 use crate::error::{Error, Origin, Result, closest};
 use crate::limits::{
@@ -294,8 +295,9 @@ section!(
         cutmix_alpha: f64 = 0.0,
         /// PCA lighting noise std.
         pca_std: f64 = 0.1,
-        /// Augmentation policy.
-        augment: String = "",
+        /// Augmentation policy: `AutoAugment`, `RandAugment_N2_M0.5`... (see
+        /// [`crate::augment`]); image folders only.
+        augment: Augment = Augment::None,
     }
 );
 
@@ -648,6 +650,7 @@ impl Config {
             Error::config(origin, path, msg)
         })?;
         parsed.check_limits(origin)?;
+        parsed.check_names(origin)?;
         *self = Config {
             origin: keep,
             ..parsed
@@ -694,11 +697,60 @@ impl Config {
         Ok(())
     }
 
+    /// The names pycls's `assert_and_infer_cfg` (and its launcher) accept, checked when
+    /// the config loads: `TRAIN.SPLIT` and `TEST.SPLIT` (any other name once read as the
+    /// test split), `LOG_DEST`, `LAUNCH.MODE`.
+    fn check_names(&self, origin: &Origin) -> Result<()> {
+        let checks: [(&str, &str, &[&str]); 4] = [
+            ("TRAIN.SPLIT", &self.train.split, &["train", "val", "test"]),
+            ("TEST.SPLIT", &self.test.split, &["train", "val", "test"]),
+            ("LOG_DEST", &self.log_dest, &["stdout", "file"]),
+            (
+                "LAUNCH.MODE",
+                &self.launch.mode,
+                &["local", "submitit_local", "slurm"],
+            ),
+        ];
+        for (key, value, allowed) in checks {
+            if !allowed.contains(&value) {
+                let msg = format!(
+                    "`{}` is not one of `{}`",
+                    value.escape_debug(),
+                    allowed.join("`, `")
+                );
+                return Err(Error::config(origin, key, msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses the pycls keys that ask for another way of running than training in this
+    /// process from the data set's files: `LAUNCH.MODE slurm` (pycls submits a job instead
+    /// of training; regnet's SLURM path is `regnet sweep launch --slurm`) and a
+    /// `DATA_LOADER.MODE` other than `pytorch` (FFCV's `.beton` files are not read here).
+    fn check_runs_here(&self) -> Result<()> {
+        if self.launch.mode == "slurm" {
+            let msg = "`slurm` submits a job in pycls; `regnet train` trains in this process \
+                       (submit it with sbatch, or use `regnet sweep launch --slurm`); set it to local";
+            return Err(self.err("LAUNCH.MODE", msg));
+        }
+        if self.data_loader.mode != "pytorch" {
+            let msg = format!(
+                "`{}` is not supported: regnet reads data sets from their files (pytorch mode), \
+                 not FFCV files; set it to pytorch",
+                self.data_loader.mode.escape_debug()
+            );
+            return Err(self.err("DATA_LOADER.MODE", msg));
+        }
+        Ok(())
+    }
+
     /// Refuses the keys training cannot act on, so that none is silently ignored:
-    /// `TRAIN.MIXED_PRECISION True` (training runs in float32) and a non-empty
-    /// `TRAIN.AUGMENT` (AutoAugment and RandAugment are not implemented yet); and, with
-    /// Adam or AdamW, betas outside `[0, 1)`, which `torch.optim` refuses too.
+    /// `TRAIN.MIXED_PRECISION True` (training runs in float32) and a `TRAIN.AUGMENT` policy
+    /// for a data set other than an image folder (pycls applies it to ImageNet only); and,
+    /// with Adam or AdamW, betas outside `[0, 1)`, which `torch.optim` refuses too.
     pub fn check_trainable(&self) -> Result<()> {
+        self.check_runs_here()?;
         if self.optim.optimizer != Optimizer::Sgd {
             for (key, beta) in [
                 ("OPTIM.BETA1", self.optim.beta1),
@@ -715,11 +767,14 @@ impl Config {
                 "True is not supported: regnet trains in float32; set it to False",
             ));
         }
-        if !self.train.augment.is_empty() {
+        let dataset = self.train.dataset.to_ascii_lowercase().replace('-', "_");
+        let folder = matches!(dataset.as_str(), "imagenet" | "image_folder");
+        if self.train.augment != Augment::None && !folder {
             let msg = format!(
-                "`{}` is not supported yet: AutoAugment and RandAugment policies are not \
-                 implemented in regnet; leave it empty",
-                self.train.augment
+                "`{}` applies to image folders only (imagenet, image_folder), as in pycls, \
+                 not to TRAIN.DATASET `{}`; leave it empty",
+                self.train.augment,
+                self.train.dataset.escape_debug()
             );
             return Err(self.err("TRAIN.AUGMENT", msg));
         }
@@ -863,9 +918,7 @@ impl Config {
     }
 
     fn resnet_arch(&self) -> Result<Arch> {
-        let r = &self.resnet;
-        let d = self.model.depth;
-        let basic = match r.trans_fun.as_str() {
+        let basic = match self.resnet.trans_fun.as_str() {
             "basic_transform" => true,
             "bottleneck_transform" => false,
             other => {
@@ -875,38 +928,45 @@ impl Config {
                 ));
             }
         };
-        let stage = |depth, width, stride, bot_mul, group_w| Stage {
-            depth,
-            width,
-            stride,
-            bot_mul,
-            group_w,
-        };
+        // pycls picks the CIFAR or the ImageNet ResNet from the data set's name.
         if self.train.dataset.contains("cifar") {
-            if d < 8 || !(d - 2).is_multiple_of(6) {
-                return Err(self.err(
-                    "MODEL.DEPTH",
-                    format!("{d} is not of the form 6n + 2 (CIFAR ResNets)"),
-                ));
-            }
-            if !basic {
-                return Err(self.err("RESNET.TRANS_FUN", "CIFAR ResNets use basic_transform"));
-            }
-            let n = (d - 2) / 6;
-            return Ok(Arch::AnyNet(AnyNet {
-                stem_type: StemType::ResStemCifar,
-                stem_w: 16,
-                block_type: crate::spec::BlockType::ResBasicBlock,
-                stages: vec![
-                    stage(n, 16, 1, None, None),
-                    stage(n, 32, 2, None, None),
-                    stage(n, 64, 2, None, None),
-                ],
-                se_r: 0.0,
-                head_w: 0,
-                stride_1x1: false,
-            }));
+            self.resnet_cifar_arch(basic)
+        } else {
+            self.resnet_imagenet_arch(basic)
         }
+    }
+
+    /// pycls's CIFAR ResNet: depth 6n + 2, three stages of n basic blocks.
+    fn resnet_cifar_arch(&self, basic: bool) -> Result<Arch> {
+        let d = self.model.depth;
+        if d < 8 || !(d - 2).is_multiple_of(6) {
+            return Err(self.err(
+                "MODEL.DEPTH",
+                format!("{d} is not of the form 6n + 2 (CIFAR ResNets)"),
+            ));
+        }
+        if !basic {
+            return Err(self.err("RESNET.TRANS_FUN", "CIFAR ResNets use basic_transform"));
+        }
+        let n = (d - 2) / 6;
+        Ok(Arch::AnyNet(AnyNet {
+            stem_type: StemType::ResStemCifar,
+            stem_w: 16,
+            block_type: crate::spec::BlockType::ResBasicBlock,
+            stages: vec![
+                resnet_stage(n, 16, 1, None, None),
+                resnet_stage(n, 32, 2, None, None),
+                resnet_stage(n, 64, 2, None, None),
+            ],
+            se_r: 0.0,
+            head_w: 0,
+            stride_1x1: false,
+        }))
+    }
+
+    /// pycls's ImageNet ResNet/ResNeXt-50/101/152 (bottleneck blocks).
+    fn resnet_imagenet_arch(&self, basic: bool) -> Result<Arch> {
+        let (r, d) = (&self.resnet, self.model.depth);
         let ds = match d {
             50 => [3, 4, 6, 3],
             101 => [3, 4, 23, 3],
@@ -937,13 +997,9 @@ impl Config {
                 // The bottleneck width w_b * 2^i as a multiplier of the stage width: exact in
                 // binary floating point, as both are integers over a power of two.
                 let bot_mul = (w_b << i) as f64 / width as f64;
-                stage(
-                    ds[i],
-                    width,
-                    if i == 0 { 1 } else { 2 },
-                    Some(bot_mul),
-                    Some(r.width_per_group << i),
-                )
+                let stride = if i == 0 { 1 } else { 2 };
+                let group_w = Some(r.width_per_group << i);
+                resnet_stage(ds[i], width, stride, Some(bot_mul), group_w)
             })
             .collect();
         Ok(Arch::AnyNet(AnyNet {
@@ -1120,6 +1176,23 @@ fn coerce(default: &Value, v: Value) -> Value {
                 .collect(),
         ),
         (_, v) => v,
+    }
+}
+
+/// One ResNet stage as an AnyNet stage.
+fn resnet_stage(
+    depth: usize,
+    width: usize,
+    stride: usize,
+    bot_mul: Option<f64>,
+    group_w: Option<usize>,
+) -> Stage {
+    Stage {
+        depth,
+        width,
+        stride,
+        bot_mul,
+        group_w,
     }
 }
 

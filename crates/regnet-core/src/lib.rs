@@ -11,6 +11,8 @@
 //! assert_eq!(cx.params, 2_684_792);
 //! ```
 
+pub mod atomic_file;
+pub mod augment;
 pub mod choices;
 pub mod complexity;
 pub mod config;

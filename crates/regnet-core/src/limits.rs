@@ -40,6 +40,8 @@ pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 pub const MAX_YAML_NESTING: usize = 32;
 /// Most dimensions of a tensor in a weight file.
 pub const MAX_TENSOR_RANK: usize = 8;
+/// Most ops RandAugment applies per image (`N` of `TRAIN.AUGMENT`; pycls's list has 15).
+pub const MAX_AUGMENT_OPS: usize = 64;
 
 /// Checks `value <= max` for the count `what` (a key or a description), naming both.
 pub fn check(what: &str, value: usize, max: usize) -> Result<()> {

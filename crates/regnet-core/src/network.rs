@@ -574,16 +574,48 @@ fn anynet_block(
 ) -> Result<Block> {
     let w_out = st.width;
     let needs_proj = w_in != w_out || stride != 1;
-    let proj = || {
-        Shortcut::Projection(conv_bn(
-            "proj",
-            "bn",
-            conv(w_in, w_out, 1, stride, 1),
-            false,
-            false,
-        ))
+    // pycls's residual blocks project the shortcut when the shape changes; its linear
+    // bottleneck (no activation after the sum) drops the shortcut instead.
+    let residual = || {
+        if needs_proj {
+            Shortcut::Projection(conv_bn(
+                "proj",
+                "bn",
+                conv(w_in, w_out, 1, stride, 1),
+                false,
+                false,
+            ))
+        } else {
+            Shortcut::Identity
+        }
     };
-    let block = |ops, shortcut, act_after_sum| Block {
+    let (ops, shortcut, act_after_sum) = match a.block_type {
+        BlockType::VanillaBlock => (
+            two_convs("a", "b", w_in, w_out, stride, false),
+            Shortcut::None,
+            false,
+        ),
+        BlockType::ResBasicBlock => (
+            two_convs("f.a", "f.b", w_in, w_out, stride, true),
+            residual(),
+            true,
+        ),
+        BlockType::ResBottleneckBlock => (
+            bottleneck_ops(a, st, stage_no, key, w_in, stride, warnings)?,
+            residual(),
+            true,
+        ),
+        BlockType::ResBottleneckLinearBlock => {
+            let skip = if needs_proj {
+                Shortcut::None
+            } else {
+                Shortcut::Identity
+            };
+            let ops = bottleneck_ops(a, st, stage_no, key, w_in, stride, warnings)?;
+            (ops, skip, false)
+        }
+    };
+    Ok(Block {
         key: key.to_string(),
         stage: 0,
         w_in,
@@ -593,152 +625,142 @@ fn anynet_block(
         shortcut,
         act_after_sum,
         drop_connect: false,
-    };
-    Ok(match a.block_type {
-        BlockType::VanillaBlock => block(
-            vec![
-                Op::ConvBn(conv_bn(
-                    "a",
-                    "a_bn",
-                    conv(w_in, w_out, 3, stride, 1),
-                    true,
-                    false,
-                )),
-                Op::ConvBn(conv_bn(
-                    "b",
-                    "b_bn",
-                    conv(w_out, w_out, 3, 1, 1),
-                    true,
-                    false,
-                )),
-            ],
-            Shortcut::None,
-            false,
-        ),
-        BlockType::ResBasicBlock => block(
-            vec![
-                Op::ConvBn(conv_bn(
-                    "f.a",
-                    "f.a_bn",
-                    conv(w_in, w_out, 3, stride, 1),
-                    true,
-                    false,
-                )),
-                Op::ConvBn(conv_bn(
-                    "f.b",
-                    "f.b_bn",
-                    conv(w_out, w_out, 3, 1, 1),
-                    false,
-                    true,
-                )),
-            ],
-            if needs_proj {
-                proj()
-            } else {
-                Shortcut::Identity
-            },
-            true,
-        ),
-        BlockType::ResBottleneckBlock | BlockType::ResBottleneckLinearBlock => {
-            let b = st.bot_mul.ok_or_else(|| {
-                Error::spec(format!(
-                    "stage {stage_no}: {} needs a bottleneck multiplier (BOT_MULS)",
-                    a.block_type
-                ))
-            })?;
-            let g = st.group_w.ok_or_else(|| {
-                Error::spec(format!(
-                    "stage {stage_no}: {} needs a group width (GROUP_WS)",
-                    a.block_type
-                ))
-            })?;
-            if !(b > 0.0 && b.is_finite()) {
-                return Err(Error::spec(format!(
-                    "stage {stage_no}: bottleneck multiplier {b} must be positive"
-                )));
-            }
-            let w_b = round_int(w_out as f64 * b);
-            if w_b == 0 {
-                return Err(Error::spec(format!(
-                    "stage {stage_no}: bottleneck width round({w_out} * {b}) is 0"
-                )));
-            }
-            if g == 0 || g > w_b {
-                return Err(Error::spec(format!(
-                    "stage {stage_no}: group width {g} must be between 1 and the bottleneck \
-                     width {w_b}"
-                )));
-            }
-            let groups = w_b / g;
-            if !w_b.is_multiple_of(groups) {
-                return Err(Error::spec(format!(
-                    "stage {stage_no}: group width {g} does not divide the bottleneck width \
-                     {w_b} ({w_b} channels cannot form {groups} groups)"
-                )));
-            }
-            if !w_b.is_multiple_of(g) && key.ends_with(".b1") {
-                warnings.push(format!(
-                    "stage {stage_no}: group width {g} does not divide the bottleneck width \
-                     {w_b}; pycls uses {groups} groups of {}",
-                    w_b / groups
-                ));
-            }
-            let w_se = round_int(w_in as f64 * a.se_r);
-            let (s1, s3) = if a.stride_1x1 {
-                (stride, 1)
-            } else {
-                (1, stride)
-            };
-            let mut ops = vec![
-                Op::ConvBn(conv_bn(
-                    "f.a",
-                    "f.a_bn",
-                    conv(w_in, w_b, 1, s1, 1),
-                    true,
-                    false,
-                )),
-                Op::ConvBn(conv_bn(
-                    "f.b",
-                    "f.b_bn",
-                    conv(w_b, w_b, 3, s3, groups),
-                    true,
-                    false,
-                )),
-            ];
-            if w_se > 0 {
-                ops.push(Op::Se(Se {
-                    key: "f.se",
-                    w_in: w_b,
-                    w_se,
-                }));
-            }
-            ops.push(Op::ConvBn(conv_bn(
-                "f.c",
-                "f.c_bn",
-                conv(w_b, w_out, 1, 1, 1),
-                false,
-                true,
-            )));
-            if a.block_type == BlockType::ResBottleneckBlock {
-                block(
-                    ops,
-                    if needs_proj {
-                        proj()
-                    } else {
-                        Shortcut::Identity
-                    },
-                    true,
-                )
-            } else {
-                let skip = if needs_proj {
-                    Shortcut::None
-                } else {
-                    Shortcut::Identity
-                };
-                block(ops, skip, false)
-            }
-        }
     })
+}
+
+/// Two 3x3 convolutions (`{a}`, `{b}` with BN `{a}_bn`, `{b}_bn`): the vanilla block, or the
+/// basic residual block whose second BN is the block's final BN (`residual`).
+fn two_convs(
+    a: &'static str,
+    b: &'static str,
+    w_in: usize,
+    w_out: usize,
+    stride: usize,
+    residual: bool,
+) -> Vec<Op> {
+    let (a_bn, b_bn) = if residual {
+        ("f.a_bn", "f.b_bn")
+    } else {
+        ("a_bn", "b_bn")
+    };
+    vec![
+        Op::ConvBn(conv_bn(
+            a,
+            a_bn,
+            conv(w_in, w_out, 3, stride, 1),
+            true,
+            false,
+        )),
+        Op::ConvBn(conv_bn(
+            b,
+            b_bn,
+            conv(w_out, w_out, 3, 1, 1),
+            !residual,
+            residual,
+        )),
+    ]
+}
+
+/// The bottleneck's width and group count, checked as pycls computes them: `w_b =
+/// round(w_out * bot_mul)`, `groups = w_b // group_w`.
+fn bottleneck_width(
+    a: &AnyNet,
+    st: &crate::spec::Stage,
+    stage_no: usize,
+    key: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(usize, usize)> {
+    let w_out = st.width;
+    let missing =
+        |what: &str| Error::spec(format!("stage {stage_no}: {} needs {what}", a.block_type));
+    let b = st
+        .bot_mul
+        .ok_or_else(|| missing("a bottleneck multiplier (BOT_MULS)"))?;
+    let g = st
+        .group_w
+        .ok_or_else(|| missing("a group width (GROUP_WS)"))?;
+    if !(b > 0.0 && b.is_finite()) {
+        return Err(Error::spec(format!(
+            "stage {stage_no}: bottleneck multiplier {b} must be positive"
+        )));
+    }
+    let w_b = round_int(w_out as f64 * b);
+    if w_b == 0 {
+        return Err(Error::spec(format!(
+            "stage {stage_no}: bottleneck width round({w_out} * {b}) is 0"
+        )));
+    }
+    if g == 0 || g > w_b {
+        return Err(Error::spec(format!(
+            "stage {stage_no}: group width {g} must be between 1 and the bottleneck \
+             width {w_b}"
+        )));
+    }
+    let groups = w_b / g;
+    if !w_b.is_multiple_of(groups) {
+        return Err(Error::spec(format!(
+            "stage {stage_no}: group width {g} does not divide the bottleneck width \
+             {w_b} ({w_b} channels cannot form {groups} groups)"
+        )));
+    }
+    if !w_b.is_multiple_of(g) && key.ends_with(".b1") {
+        warnings.push(format!(
+            "stage {stage_no}: group width {g} does not divide the bottleneck width \
+             {w_b}; pycls uses {groups} groups of {}",
+            w_b / groups
+        ));
+    }
+    Ok((w_b, groups))
+}
+
+/// The bottleneck's ops: 1x1 reduce, grouped 3x3, optional SE, 1x1 expand (its BN final).
+fn bottleneck_ops(
+    a: &AnyNet,
+    st: &crate::spec::Stage,
+    stage_no: usize,
+    key: &str,
+    w_in: usize,
+    stride: usize,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Op>> {
+    let (w_b, groups) = bottleneck_width(a, st, stage_no, key, warnings)?;
+    let w_se = round_int(w_in as f64 * a.se_r);
+    let (s1, s3) = if a.stride_1x1 {
+        (stride, 1)
+    } else {
+        (1, stride)
+    };
+    let mut ops = vec![
+        Op::ConvBn(conv_bn(
+            "f.a",
+            "f.a_bn",
+            conv(w_in, w_b, 1, s1, 1),
+            true,
+            false,
+        )),
+        Op::ConvBn(conv_bn(
+            "f.b",
+            "f.b_bn",
+            conv(w_b, w_b, 3, s3, groups),
+            true,
+            false,
+        )),
+    ];
+    if w_se > 0 {
+        ops.push(Op::Se(Se {
+            key: "f.se",
+            w_in: w_b,
+            w_se,
+        }));
+    }
+    ops.push(Op::ConvBn(conv_bn(
+        "f.c",
+        "f.c_bn",
+        conv(w_b, st.width, 1, 1, 1),
+        false,
+        true,
+    )));
+    Ok(ops)
 }
 
 fn effnet(spec: &NetSpec, e: &EffNet) -> Result<Network> {
@@ -761,93 +783,14 @@ fn effnet(spec: &NetSpec, e: &EffNet) -> Result<Network> {
     let mut stages = Vec::new();
     let mut w_in = e.stem_w;
     for (si, st) in e.stages.iter().enumerate() {
-        let n = si + 1;
-        if st.depth == 0 || st.width == 0 || st.stride == 0 {
-            return Err(Error::spec(format!(
-                "stage {n}: depth, width and stride must be positive"
-            )));
-        }
-        if st.kernel % 2 == 0 {
-            return Err(Error::spec(format!(
-                "stage {n}: kernel {} must be odd",
-                st.kernel
-            )));
-        }
-        if !(st.exp_ratio > 0.0 && st.exp_ratio.is_finite()) {
-            return Err(Error::spec(format!(
-                "stage {n}: expansion ratio {} must be positive",
-                st.exp_ratio
-            )));
-        }
+        check_effnet_stage(si + 1, st)?;
         let mut stride = st.stride;
         for bi in 0..st.depth {
-            let key = format!("s{n}.b{}", bi + 1);
-            // pycls truncates here (int()), unlike the AnyNet bottleneck's round().
-            let w_exp = (w_in as f64 * st.exp_ratio) as usize;
-            let w_se = (w_in as f64 * e.se_r) as usize;
-            if w_exp == 0 || w_se == 0 {
-                return Err(Error::spec(format!(
-                    "stage {n}: expanded width {w_exp} and SE width {w_se} must be positive"
-                )));
-            }
-            let mut ops = Vec::new();
-            if w_exp != w_in {
-                ops.push(Op::ConvBn(conv_bn(
-                    "exp",
-                    "exp_bn",
-                    conv(w_in, w_exp, 1, 1, 1),
-                    true,
-                    false,
-                )));
-            }
-            ops.push(Op::ConvBn(conv_bn(
-                "dwise",
-                "dwise_bn",
-                conv(w_exp, w_exp, st.kernel, stride, w_exp),
-                true,
-                false,
-            )));
-            ops.push(Op::Se(Se {
-                key: "se",
-                w_in: w_exp,
-                w_se,
-            }));
-            ops.push(Op::ConvBn(conv_bn(
-                "lin_proj",
-                "lin_proj_bn",
-                conv(w_exp, st.width, 1, 1, 1),
-                false,
-                false,
-            )));
-            let skip = stride == 1 && w_in == st.width;
+            let (block, w_exp, w_se) = mbconv_block(e, st, si, bi, w_in, stride)?;
             if bi == 0 {
-                stages.push(StageInfo {
-                    depth: st.depth,
-                    width: st.width,
-                    stride: st.stride,
-                    bot_mul: st.exp_ratio,
-                    group_w: 1,
-                    w_b: w_exp,
-                    groups: w_exp,
-                    w_se,
-                    kernel: st.kernel,
-                });
+                stages.push(effnet_stage_info(st, w_exp, w_se));
             }
-            blocks.push(Block {
-                key,
-                stage: si,
-                w_in,
-                w_out: st.width,
-                stride,
-                ops,
-                shortcut: if skip {
-                    Shortcut::Identity
-                } else {
-                    Shortcut::None
-                },
-                act_after_sum: false,
-                drop_connect: skip,
-            });
+            blocks.push(block);
             w_in = st.width;
             stride = 1;
         }
@@ -878,4 +821,108 @@ fn effnet(spec: &NetSpec, e: &EffNet) -> Result<Network> {
         stages,
         warnings: Vec::new(),
     })
+}
+
+/// Refuses an EfficientNet stage pycls could not build.
+fn check_effnet_stage(n: usize, st: &crate::spec::EffStage) -> Result<()> {
+    if st.depth == 0 || st.width == 0 || st.stride == 0 {
+        return Err(Error::spec(format!(
+            "stage {n}: depth, width and stride must be positive"
+        )));
+    }
+    if st.kernel.is_multiple_of(2) {
+        return Err(Error::spec(format!(
+            "stage {n}: kernel {} must be odd",
+            st.kernel
+        )));
+    }
+    if !(st.exp_ratio > 0.0 && st.exp_ratio.is_finite()) {
+        return Err(Error::spec(format!(
+            "stage {n}: expansion ratio {} must be positive",
+            st.exp_ratio
+        )));
+    }
+    Ok(())
+}
+
+/// Block `bi` of stage `si`: pycls's MBConv (expand, depthwise, SE, linear projection),
+/// with its expanded and SE widths.
+fn mbconv_block(
+    e: &EffNet,
+    st: &crate::spec::EffStage,
+    si: usize,
+    bi: usize,
+    w_in: usize,
+    stride: usize,
+) -> Result<(Block, usize, usize)> {
+    let n = si + 1;
+    // pycls truncates here (int()), unlike the AnyNet bottleneck's round().
+    let w_exp = (w_in as f64 * st.exp_ratio) as usize;
+    let w_se = (w_in as f64 * e.se_r) as usize;
+    if w_exp == 0 || w_se == 0 {
+        return Err(Error::spec(format!(
+            "stage {n}: expanded width {w_exp} and SE width {w_se} must be positive"
+        )));
+    }
+    let mut ops = Vec::new();
+    if w_exp != w_in {
+        ops.push(Op::ConvBn(conv_bn(
+            "exp",
+            "exp_bn",
+            conv(w_in, w_exp, 1, 1, 1),
+            true,
+            false,
+        )));
+    }
+    ops.push(Op::ConvBn(conv_bn(
+        "dwise",
+        "dwise_bn",
+        conv(w_exp, w_exp, st.kernel, stride, w_exp),
+        true,
+        false,
+    )));
+    ops.push(Op::Se(Se {
+        key: "se",
+        w_in: w_exp,
+        w_se,
+    }));
+    ops.push(Op::ConvBn(conv_bn(
+        "lin_proj",
+        "lin_proj_bn",
+        conv(w_exp, st.width, 1, 1, 1),
+        false,
+        false,
+    )));
+    let skip = stride == 1 && w_in == st.width;
+    let block = Block {
+        key: format!("s{n}.b{}", bi + 1),
+        stage: si,
+        w_in,
+        w_out: st.width,
+        stride,
+        ops,
+        shortcut: if skip {
+            Shortcut::Identity
+        } else {
+            Shortcut::None
+        },
+        act_after_sum: false,
+        drop_connect: skip,
+    };
+    Ok((block, w_exp, w_se))
+}
+
+/// A stage's summary, from its first block's expanded and SE widths.
+fn effnet_stage_info(st: &crate::spec::EffStage, w_exp: usize, w_se: usize) -> StageInfo {
+    StageInfo {
+        depth: st.depth,
+        width: st.width,
+        stride: st.stride,
+        bot_mul: st.exp_ratio,
+        group_w: 1,
+        w_b: w_exp,
+        groups: w_exp,
+        w_se,
+        kernel: st.kernel,
+    }
 }

@@ -7,10 +7,15 @@
 //!
 //! [`build_transform`] picks one from a data set's [`DatasetKind`], a [`Split`] and
 //! [`TransformOptions`] (the pycls config keys that matter). The building blocks, with
-//! pycls's rounding rules, are in [`ops`] and [`resize`]. Random draws come from the
+//! pycls's rounding rules, are in [`ops`] and [`resize`]; `TRAIN.AUGMENT`'s AutoAugment and
+//! RandAugment are in [`augment`] (PIL's operations in [`augment_ops`] and
+//! [`augment_geometry`]). Random draws come from the
 //! [`SampleRng`] the loader hands over, so a sample's augmentation depends only on
 //! `(seed, epoch, sample index)`.
 
+pub mod augment;
+pub mod augment_geometry;
+pub mod augment_ops;
 pub mod cifar;
 pub mod gray;
 pub mod imagenet;
@@ -20,6 +25,7 @@ pub mod resize;
 use std::fmt;
 use std::sync::Arc;
 
+pub use augment::{AugmentOp, AugmentPolicy};
 pub use cifar::{CIFAR_MEAN, CIFAR_STD, CifarTransform};
 pub use gray::{
     FASHION_MNIST_MEAN, FASHION_MNIST_STD, GrayAugment, GrayTransform, MNIST_MEAN, MNIST_STD,
@@ -178,6 +184,11 @@ pub struct TransformOptions {
     /// Whether training applies the random augmentation; `false` gives the training split
     /// the deterministic test transform (to evaluate on training images, for instance).
     pub augment: bool,
+    /// `TRAIN.AUGMENT`: pycls's AutoAugment or RandAugment, applied to training images of
+    /// image folders after the flip, as pycls's ImageNet transform does; `None`: off. pycls
+    /// reads the key for ImageNet only (CIFAR-10 ignores it, MNIST it does not have), so a
+    /// policy for training another data set is refused rather than silently dropped.
+    pub augment_policy: Option<AugmentPolicy>,
 }
 
 impl Default for TransformOptions {
@@ -188,6 +199,7 @@ impl Default for TransformOptions {
             pca_std: 0.1,
             channel_order: ChannelOrder::Bgr,
             augment: true,
+            augment_policy: None,
         }
     }
 }
@@ -197,7 +209,8 @@ impl Default for TransformOptions {
 ///
 /// # Errors
 /// [`DataError::InvalidOption`] for sizes pycls rejects: CIFAR-10 at a size other than 32, a
-/// test scale below the crop, a size of 0.
+/// test scale below the crop, a size of 0; and for an augmentation policy out of range or
+/// given for training a data set other than an image folder.
 pub fn build_transform(
     kind: DatasetKind,
     split: Split,
@@ -207,6 +220,16 @@ pub fn build_transform(
     if opts.im_size == Some(0) || opts.test_im_size == Some(0) {
         return Err(DataError::InvalidOption("image size 0".into()));
     }
+    if let Some(policy) = opts.augment_policy.filter(|_| train) {
+        policy.check().map_err(DataError::InvalidOption)?;
+        if kind != DatasetKind::ImageFolder {
+            return Err(DataError::InvalidOption(format!(
+                "TRAIN.AUGMENT is not applied to {:?} data (pycls applies it to ImageNet-style \
+                 image folders only); leave it empty",
+                kind
+            )));
+        }
+    }
     Ok(match kind {
         DatasetKind::ImageFolder => {
             let size = opts.im_size.unwrap_or(224);
@@ -215,6 +238,7 @@ pub fn build_transform(
                 .unwrap_or_else(|| (size as f64 * 8.0 / 7.0).round() as usize);
             let t = if train {
                 ImageNetTransform::train(size, opts.pca_std, opts.channel_order)
+                    .with_augment(opts.augment_policy)
             } else {
                 ImageNetTransform::test(size, test_size, opts.channel_order)?
             };

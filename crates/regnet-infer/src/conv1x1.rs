@@ -90,21 +90,35 @@ impl Conv1x1 {
     ) {
         let rows = out.len() / self.c_out;
         let threads = rayon::current_num_threads().max(1);
-        if rows < 2 * MIN_TILE_ROWS || threads == 1 {
-            // Few rows: gemm's own threading (splitting the output channels by hand over
-            // rayon measured no faster).
-            let par = if threads > 1 && rows * self.c_in * self.c_out > 1 << 18 {
-                Parallelism::Rayon(0)
-            } else {
-                Parallelism::None
-            };
-            self.tile(level, src, out, residual, par);
+        let big = rows * self.c_in * self.c_out > 1 << 18;
+        if threads == 1 || !big {
+            self.tile(level, src, out, residual, Parallelism::None);
+            return;
+        }
+        if rows < 2 * MIN_TILE_ROWS {
+            // Few rows (a 7x7 map at batch 1): one share of rows per thread, in multiples
+            // of 8 (the packed kernel's tile height), so that the packed kernel runs there
+            // too (gemm's own threading cannot use it). Each thread streams all weights.
+            let share = rows.div_ceil(threads).next_multiple_of(8);
+            self.split_rows(level, src, out, residual, share);
             return;
         }
         // Multiples of 64 rows: the height of gemm's AVX-512 micro-kernel.
         let tile = (rows / (threads * 4))
             .next_multiple_of(64)
             .clamp(MIN_TILE_ROWS, MAX_TILE_ROWS);
+        self.split_rows(level, src, out, residual, tile);
+    }
+
+    /// `out` in tiles of `tile` rows shared by the threads.
+    fn split_rows(
+        &self,
+        level: SimdLevel,
+        src: &[f32],
+        out: &mut [f32],
+        residual: Option<&[f32]>,
+        tile: usize,
+    ) {
         let (c_in, c_out) = (self.c_in, self.c_out);
         out.par_chunks_mut(tile * c_out)
             .enumerate()

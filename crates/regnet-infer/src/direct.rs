@@ -1,11 +1,13 @@
 //! Direct k x k convolutions in NHWC: the stem, grouped and dense 3x3 (and 5x5, 7x7) convs,
-//! and depthwise convs. The micro-kernel keeps a block of output pixels times 16 (or 8)
-//! output channels of one group in registers and streams the group's input channels, so
-//! each weight vector loaded serves several pixels; the epilogue is applied before the
-//! single store.
+//! and depthwise convs. Group widths that are a multiple of a vector width go to the
+//! register-blocked kernel of `blocked.rs`; the rest to the micro-kernel here, which keeps a
+//! block of output pixels times 16 (or 8) output channels of one group in registers and
+//! streams the group's input channels, so each weight vector loaded serves several pixels;
+//! the epilogue is applied before the single store.
 
 use rayon::prelude::*;
 
+use crate::blocked::blocked_span;
 use crate::epilogue::{Act, Epilogue, activate};
 use crate::simd::SimdLevel;
 use crate::vector::{F32x4, Vf};
@@ -30,7 +32,7 @@ pub(crate) struct DirectConv {
     pub depthwise: bool,
     /// Packed weight.
     pub weight: Vec<f32>,
-    /// `c_in / groups` zeros: what taps outside the image read.
+    /// `c_in` zeros: what taps outside the image read.
     pub zeros: Vec<f32>,
     /// Bias `[c_out]`.
     pub bias: Vec<f32>,
@@ -73,7 +75,7 @@ impl DirectConv {
             groups,
             depthwise,
             weight: w,
-            zeros: vec![0.0; cin_g],
+            zeros: vec![0.0; c_in],
             bias,
             ep,
         }
@@ -127,7 +129,10 @@ impl DirectConv {
                 let img = &x[b * h * w * self.c_in..][..h * w * self.c_in];
                 let start = b * img_len + i * span * self.c_out;
                 let res = residual.map(|rs| &rs[start..start + o.len()]);
-                grouped_span(level, self, img, [h, w, wo, i * span], o, res);
+                let hwp = [h, w, wo, i * span];
+                if !blocked_span(level, self, img, hwp, o, res) {
+                    grouped_span(level, self, img, hwp, o, res);
+                }
             });
     }
 }

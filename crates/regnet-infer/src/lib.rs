@@ -7,9 +7,11 @@
 //! - batch norm folded into the conv weights and bias (`regnet_nn::fold::fold_conv_bn`);
 //! - the activation, the residual add and the activation after the sum fused into the
 //!   epilogue of the conv that precedes them;
-//! - NHWC activations from stem to head, so a 1x1 conv is one GEMM over pixels (the `gemm`
-//!   crate, AVX-512 at run time) and a grouped 3x3 conv a direct kernel vectorized over the
-//!   output channels of a group;
+//! - NHWC activations from stem to head, so a 1x1 conv is one GEMM over pixels (a packed
+//!   AVX-512 kernel, the `gemm` crate elsewhere) and a grouped 3x3 conv a direct kernel
+//!   register-blocked over pixels and the output channels of one or several groups;
+//! - the leading blocks of a batch whose activations are large run one image at a time,
+//!   so that their activations stay in the caches;
 //! - weights packed once, buffers allocated once per input shape and reused;
 //! - kernels compiled for AVX-512, AVX2+FMA and portable code in one binary, chosen at run
 //!   time ([`SimdLevel`], `REGNET_SIMD`); rows and tiles shared by rayon's threads.
@@ -22,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod blocked;
 mod conv1x1;
 mod direct;
 mod epilogue;

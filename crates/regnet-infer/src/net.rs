@@ -1,5 +1,7 @@
 //! [`CompiledNet`]: the compiled plan, its SIMD level and its buffer arena.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 use regnet_core::network::Network;
 use regnet_nn::StateDict;
@@ -12,6 +14,10 @@ use crate::simd::SimdLevel;
 /// Most elements of one activation buffer (1 GiB of f32): larger inputs are refused before
 /// anything is allocated.
 pub const MAX_ACTIVATION_ELEMS: usize = 1 << 28;
+
+/// Per-image activation size (values) above which the leading blocks of a batch run one
+/// image at a time (512 KiB: half of a Zen or Xeon core's L2).
+const FRONT_ELEMS: usize = 1 << 17;
 
 /// Environment variable that forces the SIMD level (`portable`, `avx2`, `avx512`).
 pub const SIMD_ENV: &str = "REGNET_SIMD";
@@ -38,6 +44,8 @@ pub struct CompiledNet {
     plan: Plan,
     level: SimdLevel,
     arena: Arena,
+    /// The one-image arena of the leading blocks of a batch (see `split`).
+    front: Arena,
 }
 
 /// Where an activation is: its spatial size and channels.
@@ -65,6 +73,7 @@ impl CompiledNet {
             plan: Plan::compile(net, sd, bn_eps)?,
             level,
             arena: Arena::default(),
+            front: Arena::default(),
         })
     }
 
@@ -90,11 +99,92 @@ impl CompiledNet {
         let [n, c, h, w] = shape;
         let (elems, widest) = self.sizes(n, h, w)?;
         self.arena.ensure([n, h, w], elems, n * widest);
+        let s = Shape { h, w, c };
+        let split = if n > 1 { self.split(s) } else { 0 };
+        let mut front = std::mem::take(&mut self.front);
+        if split > 0 {
+            let (e1, w1) = self.sizes(1, h, w)?;
+            front.ensure([1, h, w], e1, w1);
+        }
         let mut arena = std::mem::take(&mut self.arena);
-        nchw_to_nhwc(input, shape, &mut arena.x);
-        let logits = self.run(&mut arena, n, Shape { h, w, c });
+        // On a pool thread: every parallel loop then forks from a worker, instead of this
+        // thread handing each loop to the pool and waiting for it.
+        let logits = rayon::scope(|_| self.run(&mut arena, &mut front, input, s, split));
         self.arena = arena;
+        self.front = front;
         Ok(logits)
+    }
+
+    /// The whole network on NCHW `input` of shape `s` (`n` images), the leading `split`
+    /// blocks image by image.
+    fn run(
+        &self,
+        a: &mut Arena,
+        front: &mut Arena,
+        input: &[f32],
+        s: Shape,
+        split: usize,
+    ) -> Vec<f32> {
+        let n = input.len() / (s.c * s.h * s.w);
+        let s = if split > 0 {
+            self.run_front(a, front, input, s, split)
+        } else {
+            nchw_to_nhwc(input, [n, s.c, s.h, s.w], &mut a.x);
+            self.run_stem(a, n, s)
+        };
+        let s = self.run_blocks(a, n, s, split..self.plan.blocks.len());
+        self.run_head(a, n, s)
+    }
+
+    /// How many leading blocks run one image at a time: those with a per-image activation
+    /// above [`FRONT_ELEMS`]. A batch of such activations (1.6 MB per image after a 224
+    /// stem) streams through DRAM at every layer; one image's stays in the caches.
+    fn split(&self, s: Shape) -> usize {
+        let big = |s: Shape| s.h * s.w * s.c > FRONT_ELEMS;
+        let mut s = conv_shape(&self.plan.stem, s);
+        if let Some(p) = &self.plan.pool {
+            (s.h, s.w) = p.out_hw(s.h, s.w);
+        }
+        let mut split = 0;
+        for (i, b) in self.plan.blocks.iter().enumerate() {
+            let mut any = big(s);
+            if let Residual::Projection(p) = &b.residual {
+                any |= big(conv_shape(p, s));
+            }
+            for st in &b.steps {
+                if let Step::Conv(cv) = st {
+                    s = conv_shape(cv, s);
+                    any |= big(s);
+                }
+            }
+            if !any {
+                break;
+            }
+            split = i + 1;
+        }
+        split
+    }
+
+    /// Runs the stem and blocks `..split` image by image (NCHW `input`, `s` its shape) in
+    /// the one-image arena `front`, gathering the outputs into `a.x`; returns their shape.
+    fn run_front(
+        &self,
+        a: &mut Arena,
+        front: &mut Arena,
+        input: &[f32],
+        s: Shape,
+        split: usize,
+    ) -> Shape {
+        let per_in = s.c * s.h * s.w;
+        let mut out = s;
+        for (b, img) in input.chunks_exact(per_in).enumerate() {
+            nchw_to_nhwc(img, [1, s.c, s.h, s.w], &mut front.x);
+            out = self.run_stem(front, 1, s);
+            out = self.run_blocks(front, 1, out, 0..split);
+            let per = out.h * out.w * out.c;
+            a.x[b * per..][..per].copy_from_slice(&front.x[..per]);
+        }
+        out
     }
 
     fn check_input(&self, input: &[f32], [n, c, h, w]: [usize; 4]) -> Result<(), InferError> {
@@ -183,6 +273,16 @@ impl CompiledNet {
     }
 }
 
+/// The output shape of `cv` on `s`.
+fn conv_shape(cv: &Conv, s: Shape) -> Shape {
+    let (h, w) = cv.out_hw(s.h, s.w);
+    Shape {
+        h,
+        w,
+        c: cv.c_out(),
+    }
+}
+
 fn check_level(l: SimdLevel) -> Result<SimdLevel, InferError> {
     if l.supported() {
         Ok(l)
@@ -214,7 +314,8 @@ impl Arena {
     }
 }
 
-/// NCHW `input` into NHWC `out`.
+/// NCHW `input` into NHWC `out`: per output row, each channel's input row (read in order)
+/// scattered with stride `c` (a gather per value ran scalar with bounds checks).
 fn nchw_to_nhwc(input: &[f32], [_, c, h, w]: [usize; 4], out: &mut [f32]) {
     let plane = h * w;
     out[..input.len()]
@@ -223,36 +324,31 @@ fn nchw_to_nhwc(input: &[f32], [_, c, h, w]: [usize; 4], out: &mut [f32]) {
         .for_each(|(r, row)| {
             let (b, y) = (r / h, r % h);
             let img = &input[b * c * plane..][..c * plane];
-            for (x, px) in row.chunks_exact_mut(c).enumerate() {
-                for (ch, v) in px.iter_mut().enumerate() {
-                    *v = img[ch * plane + y * w + x];
+            for ch in 0..c {
+                let src = &img[ch * plane + y * w..][..w];
+                for (d, v) in row[ch..].iter_mut().step_by(c).zip(src) {
+                    *d = *v;
                 }
             }
         });
 }
 
 impl CompiledNet {
-    /// Runs the plan on the NHWC input in `a.x`.
-    fn run(&self, a: &mut Arena, n: usize, mut s: Shape) -> Vec<f32> {
-        let level = self.level;
+    /// The stem conv and pool, from the NHWC input in `a.x` back into `a.x`.
+    fn run_stem(&self, a: &mut Arena, n: usize, s: Shape) -> Shape {
         let p = &self.plan;
-        let stem_out = &mut a.spare[3];
-        let (h, w) = p.stem.out_hw(s.h, s.w);
-        let len = n * h * w * p.stem.c_out();
+        let out = conv_shape(&p.stem, s);
+        let len = n * out.h * out.w * out.c;
         p.stem.run(
-            level,
+            self.level,
             &a.x,
             [n, s.h, s.w],
             &mut a.scratch,
-            &mut stem_out[..len],
+            &mut a.spare[3][..len],
             None,
         );
-        std::mem::swap(&mut a.x, stem_out);
-        s = Shape {
-            h,
-            w,
-            c: p.stem.c_out(),
-        };
+        std::mem::swap(&mut a.x, &mut a.spare[3]);
+        let mut s = out;
         if let Some(pool) = &p.pool {
             let (h, w) = pool.out_hw(s.h, s.w);
             let out = &mut a.spare[3][..n * h * w * s.c];
@@ -260,12 +356,23 @@ impl CompiledNet {
             std::mem::swap(&mut a.x, &mut a.spare[3]);
             (s.h, s.w) = (h, w);
         }
-        for b in &p.blocks {
+        s
+    }
+
+    /// Blocks `range`, from `a.x` back into `a.x`.
+    fn run_blocks(&self, a: &mut Arena, n: usize, mut s: Shape, range: Range<usize>) -> Shape {
+        for b in &self.plan.blocks[range] {
             s = self.run_block(b, a, n, s);
         }
+        s
+    }
+
+    /// The head conv, the global pool and the classifier.
+    fn run_head(&self, a: &mut Arena, n: usize, mut s: Shape) -> Vec<f32> {
+        let (level, p) = (self.level, &self.plan);
         if let Some(cv) = &p.head_conv {
-            let (h, w) = cv.out_hw(s.h, s.w);
-            let len = n * h * w * cv.c_out();
+            let out = conv_shape(cv, s);
+            let len = n * out.h * out.w * out.c;
             cv.run(
                 level,
                 &a.x,
@@ -275,11 +382,7 @@ impl CompiledNet {
                 None,
             );
             std::mem::swap(&mut a.x, &mut a.spare[3]);
-            s = Shape {
-                h,
-                w,
-                c: cv.c_out(),
-            };
+            s = out;
         }
         global_avg_pool(&a.x, n, s.h * s.w, s.c, &mut a.gate);
         let mut logits = vec![0.0; n * p.fc.c_out];

@@ -21,6 +21,13 @@ fn regnetx() {
     zoo("RegNetX-200MF", &[[1, 3, 33, 33], [2, 3, 57, 45]]);
 }
 
+/// A batch whose stem output exceeds the one-image threshold (65x65x32 values per image):
+/// the leading blocks run image by image, the rest on the whole batch.
+#[test]
+fn regnetx_batch_with_per_image_front() {
+    zoo("RegNetX-200MF", &[[2, 3, 130, 129]]);
+}
+
 #[test]
 fn regnety_with_se() {
     zoo("RegNetY-200MF", &[[1, 3, 57, 57], [3, 3, 33, 40]]);

@@ -494,134 +494,42 @@ pub fn write_groups(
 pub const CHECKPOINT_FORMAT: &str = "regnet-checkpoint";
 
 /// What marks regnet's temporary files: `.NAME.regnet-tmp.PID` next to `NAME`.
-pub const TMP_MARKER: &str = ".regnet-tmp.";
+pub use regnet_core::atomic_file::TMP_MARKER;
 
-/// The temporary file [`write_atomic`] writes `path` through: `.NAME.regnet-tmp.PID` in the
-/// same directory, so that the rename stays on one file system and a later run recognises it.
-pub fn temp_path(path: &Path) -> Result<std::path::PathBuf, WeightsError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| file_err(path, "not a file path"))?;
-    let tmp = format!(
-        ".{}{TMP_MARKER}{}",
-        name.to_string_lossy(),
-        std::process::id()
-    );
-    Ok(parent_dir(path).join(tmp))
+/// A temporary file older than this is abandoned even if a process with its writer's pid
+/// runs (writes take seconds).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn fs_err(e: regnet_core::atomic_file::FileError) -> WeightsError {
+    file_err(&e.path, e.source.to_string())
 }
 
-fn parent_dir(path: &Path) -> &Path {
-    path.parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
+/// The temporary file [`write_atomic`] writes `path` through: `.NAME.regnet-tmp.PID` in the
+/// same directory (see [`regnet_core::atomic_file::temp_path`]).
+pub fn temp_path(path: &Path) -> Result<std::path::PathBuf, WeightsError> {
+    if path.file_name().is_none() {
+        return Err(file_err(path, "not a file path"));
+    }
+    Ok(regnet_core::atomic_file::temp_path(path))
 }
 
 /// Writes `bytes` to `path` so that `path` holds either its old content or all of `bytes`,
-/// even across a crash or a power cut: write a temporary file ([`temp_path`]), fsync it,
-/// rename it over `path`, fsync the directory. A failed write removes its temporary file; one
-/// a killed process left behind is removed by [`remove_stale_temps`].
+/// even across a crash or a power cut ([`regnet_core::atomic_file::write_atomic`]). A
+/// temporary file a killed process left behind is removed by [`remove_stale_temps`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
-    use std::io::Write;
-    let tmp = temp_path(path)?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(file_err(path, e.to_string()));
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(file_err(path, e.to_string()));
-    }
-    sync_dir(parent_dir(path)).map_err(|e| file_err(parent_dir(path), e.to_string()))
-}
-
-/// Makes a rename in `dir` durable (Unix; elsewhere renames are left to the file system).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    if cfg!(unix) {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
-/// The process id in the name of a temporary file: regnet's `.NAME.regnet-tmp.PID`, or the
-/// `.NAME.tmpPID` of earlier versions.
-fn temp_pid(name: &str) -> Option<u32> {
-    if !name.starts_with('.') {
-        return None;
-    }
-    let pid = match name.rsplit_once(TMP_MARKER) {
-        Some((_, pid)) => pid,
-        None => name.rsplit_once(".tmp")?.1,
-    };
-    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    pid.parse().ok()
-}
-
-/// Whether process `pid` may still be writing its temporary file. Where `/proc` is missing
-/// nothing is known, and the file is stale only when it is an hour old.
-fn may_be_running(pid: u32, tmp: &Path) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    if Path::new("/proc/self").exists() {
-        return Path::new("/proc").join(pid.to_string()).exists();
-    }
-    let age = std::fs::metadata(tmp)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok());
-    age.is_none_or(|a| a < std::time::Duration::from_secs(3600))
+    temp_path(path)?;
+    regnet_core::atomic_file::write_atomic(path, bytes).map_err(fs_err)
 }
 
 /// Removes the temporary files that killed writers left in `dir` (see [`temp_path`]), and
 /// returns their paths. Files of processes still running are kept; a missing `dir` is fine.
 pub fn remove_stale_temps(dir: &Path) -> Result<Vec<std::path::PathBuf>, WeightsError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(file_err(dir, e.to_string())),
-    };
-    let mut removed = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| file_err(dir, e.to_string()))?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        let path = entry.path();
-        let Some(pid) = temp_pid(&name) else {
-            continue;
-        };
-        if !entry.file_type().is_ok_and(|t| t.is_file()) || may_be_running(pid, &path) {
-            continue;
-        }
-        match std::fs::remove_file(&path) {
-            Ok(()) => removed.push(path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(file_err(&path, e.to_string())),
-        }
-    }
-    Ok(removed)
+    regnet_core::atomic_file::remove_stale(dir, STALE_AFTER).map_err(fs_err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temp_names_are_recognised() {
-        let p = temp_path(Path::new("/x/model_epoch_0001.safetensors")).unwrap();
-        let name = p.file_name().unwrap().to_str().unwrap();
-        assert_eq!(temp_pid(name), Some(std::process::id()));
-        assert!(p.starts_with("/x"));
-        assert_eq!(temp_pid(".best.safetensors.tmp123"), Some(123));
-        assert_eq!(temp_pid("best.safetensors.tmp123"), None);
-        assert_eq!(temp_pid(".a.regnet-tmp.12x"), None);
-        assert_eq!(temp_pid(".config.yaml"), None);
-    }
 
     #[test]
     fn timm_and_torchvision_names() {

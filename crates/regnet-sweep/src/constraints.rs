@@ -10,7 +10,7 @@
 //! - Configs whose network cannot be built (a group width above the bottleneck width, ...)
 //!   are rejected too; pycls would stop with an exception.
 
-use regnet_core::complexity::complexity;
+use regnet_core::complexity::try_complexity;
 use regnet_core::config::Config;
 
 use regnet_core::regnet::{generate_widths, generate_widths_tv};
@@ -104,11 +104,13 @@ pub struct Accepted {
     pub cx: Cx,
 }
 
-/// The complexity of the network of `cfg` at `TRAIN.IM_SIZE`.
+/// The complexity of the network of `cfg` at `TRAIN.IM_SIZE`; an error when a count does
+/// not fit in 64 bits (a candidate so large is invalid, never a saturated count that a
+/// bound without an upper side would accept).
 pub fn config_complexity(cfg: &Config) -> regnet_core::Result<Cx> {
     let (_, net) = cfg.network()?;
     let s = cfg.im_size();
-    Ok(complexity(&net, s, s).into())
+    Ok(try_complexity(&net, s, s)?.into())
 }
 
 impl Constraints {
@@ -180,5 +182,42 @@ mod tests {
             ..Constraints::default()
         };
         assert!(c3.check(&cfg).is_ok());
+    }
+
+    #[test]
+    fn complexity_overflow_is_invalid_not_saturated() {
+        // Within every size limit, but its flops do not fit in 64 bits.
+        let mut cfg = regnet_core::zoo::lookup("RegNetX-200MF").unwrap().config();
+        cfg.merge_overrides(&[
+            "MODEL.TYPE",
+            "anynet",
+            "ANYNET.DEPTHS",
+            "[2000]",
+            "ANYNET.WIDTHS",
+            "[65536]",
+            "ANYNET.STRIDES",
+            "[1]",
+            "ANYNET.BOT_MULS",
+            "[1.0]",
+            "ANYNET.GROUP_WS",
+            "[65536]",
+            "TRAIN.IM_SIZE",
+            "4096",
+        ])
+        .unwrap();
+        let e = config_complexity(&cfg).unwrap_err().to_string();
+        assert!(e.contains("64-bit"), "{e}");
+        // A bound open above would have accepted a saturated count.
+        let c = Constraints {
+            flops: Bound {
+                low: 1.0,
+                high: 0.0,
+            },
+            ..Constraints::default()
+        };
+        match c.check(&cfg) {
+            Err(Rejection::Invalid(msg)) => assert!(msg.contains("64-bit"), "{msg}"),
+            other => panic!("not rejected as invalid: {other:?}"),
+        }
     }
 }

@@ -50,7 +50,7 @@ use rand::Rng;
 use regnet_core::regnet::adjust_block_compatibility;
 use regnet_core::spec::StemType;
 use serde_json::Value as Json;
-use serde_norway::Value;
+use serde_norway::{Mapping, Value};
 
 use crate::error::Result;
 use crate::random::{RandType, ScalarDist};
@@ -157,6 +157,129 @@ fn default_strides(stem: StemType, n: usize) -> Vec<usize> {
         .collect()
 }
 
+/// `STEM_TYPE` and `STEM_W` of a design-space mapping.
+fn read_stem(m: &Mapping, at: &At) -> Result<(Option<StemType>, Option<usize>)> {
+    let stem_type = match yaml::get(m, "STEM_TYPE") {
+        Some(v) => {
+            let at_s = at.child("STEM_TYPE");
+            let s = yaml::string(v, &at_s)?;
+            Some(
+                s.parse::<StemType>()
+                    .map_err(|e| at_s.err(e.to_string().replace("invalid network: ", "")))?,
+            )
+        }
+        None => None,
+    };
+    let stem_w = match yaml::get(m, "STEM_W") {
+        Some(v) => Some(positive(v, &at.child("STEM_W"))?),
+        None => None,
+    };
+    Ok((stem_type, stem_w))
+}
+
+/// The overrides of an AnyNet design space's mapping `m`.
+fn read_anynet(a: &mut AnyNetSpace, m: &Mapping, at: &At) -> Result<()> {
+    let stem = read_stem(m, at)?;
+    yaml::check_keys(
+        m,
+        &[
+            "NAME",
+            "NUM_STAGES",
+            "STEM_TYPE",
+            "STEM_W",
+            "STRIDES",
+            "DEPTH",
+            "WIDTH",
+            "BOTTLENECK_RATIOS",
+            "GROUP_WS",
+        ],
+        at,
+    )?;
+    (a.stem_type, a.stem_w) = stem;
+    if let Some(v) = yaml::get(m, "NUM_STAGES") {
+        a.num_stages = positive(v, &at.child("NUM_STAGES"))?;
+    }
+    if let Some(v) = yaml::get(m, "STRIDES") {
+        let at_s = at.child("STRIDES");
+        let strides = positive_list(v, &at_s)?;
+        if strides.len() != a.num_stages {
+            return Err(at_s.err(format!(
+                "has {} entries for {} stages",
+                strides.len(),
+                a.num_stages
+            )));
+        }
+        a.strides = Some(strides);
+    }
+    if let Some(v) = yaml::get(m, "DEPTH") {
+        a.depth = positive_range(v, &at.child("DEPTH"), 1)?;
+    }
+    if let Some(v) = yaml::get(m, "WIDTH") {
+        a.width = positive_range(v, &at.child("WIDTH"), WIDTH_Q)?;
+    }
+    if let Some(v) = yaml::get(m, "BOTTLENECK_RATIOS") {
+        a.bottleneck_ratios = positive_list(v, &at.child("BOTTLENECK_RATIOS"))?;
+    }
+    if let Some(v) = yaml::get(m, "GROUP_WS") {
+        a.group_ws = positive_list(v, &at.child("GROUP_WS"))?;
+    }
+    Ok(())
+}
+
+/// The overrides of a RegNet design space's mapping `m`.
+fn read_regnet(r: &mut RegNetSpace, m: &Mapping, at: &At) -> Result<()> {
+    let stem = read_stem(m, at)?;
+    yaml::check_keys(
+        m,
+        &[
+            "NAME",
+            "NUM_STAGES",
+            "STEM_TYPE",
+            "STEM_W",
+            "DEPTH",
+            "W0",
+            "WA",
+            "WM",
+            "GROUP_W",
+            "BOT_MUL",
+        ],
+        at,
+    )?;
+    (r.stem_type, r.stem_w) = stem;
+    if let Some(v) = yaml::get(m, "NUM_STAGES") {
+        let at_n = at.child("NUM_STAGES");
+        r.num_stages = Some(match v {
+            Value::Sequence(_) => {
+                let (lo, hi) = yaml::pair(v, &at_n)?;
+                if !(lo >= 1.0 && lo <= hi && hi <= MAX_VALUE as f64) {
+                    return Err(at_n.err(format!(
+                        "must be [LOW, HIGH] with 1 <= LOW <= HIGH <= {MAX_VALUE}"
+                    )));
+                }
+                (lo as usize, hi as usize)
+            }
+            _ => {
+                let n = positive(v, &at_n)?;
+                (n, n)
+            }
+        });
+    }
+    let mut ranges = r.sampler.ranges();
+    for (i, key) in ["DEPTH", "W0", "WA", "WM", "GROUP_W", "BOT_MUL"]
+        .iter()
+        .enumerate()
+    {
+        if let Some(v) = yaml::get(m, key) {
+            ranges[i] = yaml::pair(v, &at.child(key))?;
+        }
+    }
+    r.sampler = RegNetSampler::new(ranges).map_err(|e| {
+        let (field, msg) = e.split_once(": ").unwrap_or(("", &e));
+        at.child(field).err(msg.to_string())
+    })?;
+    Ok(())
+}
+
 impl DesignSpace {
     /// The built-in space `name` with the paper's settings (case, `_` and `-` ignored).
     pub fn builtin(name: &str) -> Option<DesignSpace> {
@@ -220,119 +343,9 @@ impl DesignSpace {
             None => return Err(at_name.err("the design space needs a NAME")),
         };
         let mut space = DesignSpace::builtin(&name).ok_or_else(|| unknown(&name, &at_name))?;
-        let stem_type = match yaml::get(m, "STEM_TYPE") {
-            Some(v) => {
-                let at_s = at.child("STEM_TYPE");
-                let s = yaml::string(v, &at_s)?;
-                Some(
-                    s.parse::<StemType>()
-                        .map_err(|e| at_s.err(e.to_string().replace("invalid network: ", "")))?,
-                )
-            }
-            None => None,
-        };
-        let stem_w = match yaml::get(m, "STEM_W") {
-            Some(v) => Some(positive(v, &at.child("STEM_W"))?),
-            None => None,
-        };
         match &mut space {
-            DesignSpace::AnyNet(a) => {
-                yaml::check_keys(
-                    m,
-                    &[
-                        "NAME",
-                        "NUM_STAGES",
-                        "STEM_TYPE",
-                        "STEM_W",
-                        "STRIDES",
-                        "DEPTH",
-                        "WIDTH",
-                        "BOTTLENECK_RATIOS",
-                        "GROUP_WS",
-                    ],
-                    at,
-                )?;
-                a.stem_type = stem_type;
-                a.stem_w = stem_w;
-                if let Some(v) = yaml::get(m, "NUM_STAGES") {
-                    a.num_stages = positive(v, &at.child("NUM_STAGES"))?;
-                }
-                if let Some(v) = yaml::get(m, "STRIDES") {
-                    let at_s = at.child("STRIDES");
-                    let strides = positive_list(v, &at_s)?;
-                    if strides.len() != a.num_stages {
-                        return Err(at_s.err(format!(
-                            "has {} entries for {} stages",
-                            strides.len(),
-                            a.num_stages
-                        )));
-                    }
-                    a.strides = Some(strides);
-                }
-                if let Some(v) = yaml::get(m, "DEPTH") {
-                    a.depth = positive_range(v, &at.child("DEPTH"), 1)?;
-                }
-                if let Some(v) = yaml::get(m, "WIDTH") {
-                    a.width = positive_range(v, &at.child("WIDTH"), WIDTH_Q)?;
-                }
-                if let Some(v) = yaml::get(m, "BOTTLENECK_RATIOS") {
-                    a.bottleneck_ratios = positive_list(v, &at.child("BOTTLENECK_RATIOS"))?;
-                }
-                if let Some(v) = yaml::get(m, "GROUP_WS") {
-                    a.group_ws = positive_list(v, &at.child("GROUP_WS"))?;
-                }
-            }
-            DesignSpace::RegNet(r) => {
-                yaml::check_keys(
-                    m,
-                    &[
-                        "NAME",
-                        "NUM_STAGES",
-                        "STEM_TYPE",
-                        "STEM_W",
-                        "DEPTH",
-                        "W0",
-                        "WA",
-                        "WM",
-                        "GROUP_W",
-                        "BOT_MUL",
-                    ],
-                    at,
-                )?;
-                r.stem_type = stem_type;
-                r.stem_w = stem_w;
-                if let Some(v) = yaml::get(m, "NUM_STAGES") {
-                    let at_n = at.child("NUM_STAGES");
-                    r.num_stages = Some(match v {
-                        Value::Sequence(_) => {
-                            let (lo, hi) = yaml::pair(v, &at_n)?;
-                            if !(lo >= 1.0 && lo <= hi && hi <= MAX_VALUE as f64) {
-                                return Err(at_n.err(format!(
-                                    "must be [LOW, HIGH] with 1 <= LOW <= HIGH <= {MAX_VALUE}"
-                                )));
-                            }
-                            (lo as usize, hi as usize)
-                        }
-                        _ => {
-                            let n = positive(v, &at_n)?;
-                            (n, n)
-                        }
-                    });
-                }
-                let mut ranges = r.sampler.ranges();
-                for (i, key) in ["DEPTH", "W0", "WA", "WM", "GROUP_W", "BOT_MUL"]
-                    .iter()
-                    .enumerate()
-                {
-                    if let Some(v) = yaml::get(m, key) {
-                        ranges[i] = yaml::pair(v, &at.child(key))?;
-                    }
-                }
-                r.sampler = RegNetSampler::new(ranges).map_err(|e| {
-                    let (field, msg) = e.split_once(": ").unwrap_or(("", &e));
-                    at.child(field).err(msg.to_string())
-                })?;
-            }
+            DesignSpace::AnyNet(a) => read_anynet(a, m, at)?,
+            DesignSpace::RegNet(r) => read_regnet(r, m, at)?,
         }
         Ok(space)
     }

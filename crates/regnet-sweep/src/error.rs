@@ -86,10 +86,26 @@ pub(crate) fn read_limited(path: &Path, max: u64) -> Result<String> {
         .map_err(|_| Error::other(format!("{}: not UTF-8 text", path.display())))
 }
 
-/// Writes a file atomically ([`crate::atomic::write`]), creating its parent directories,
-/// naming the path on failure.
+/// Writes a file atomically ([`regnet_core::atomic_file::write_atomic`]: a reader such as
+/// `collect` or another launcher sees the old file or the new one, never half of one),
+/// creating its parent directories, naming the path on failure.
 pub(crate) fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
-    crate::atomic::write(path, contents.as_ref())
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    regnet_core::atomic_file::write_atomic(path, contents.as_ref())
+        .map_err(|e| Error::io(&e.path, e.source))
+}
+
+/// A sweep folder's temporary entry older than this is abandoned even if a process with
+/// its writer's pid runs here: the folder may be shared with other machines, and writes
+/// take milliseconds.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes the temporary files and folders killed writers left in `dir` (best effort: a
+/// file that cannot be removed is left for the next run).
+pub(crate) fn remove_stale_temps(dir: &Path) {
+    let _ = regnet_core::atomic_file::remove_stale(dir, STALE_AFTER);
 }
 
 /// Writes JSON, pretty-printed.

@@ -192,6 +192,23 @@ fn nice_inside(lo: f64, hi: f64) -> f64 {
     (lo + hi) / 2.0
 }
 
+/// The w0 candidates: multiples of 8 within a factor 2 of the first width, nearest first.
+fn w0_candidates(first: f64) -> Vec<usize> {
+    let mut w0s: Vec<usize> = (1..=(2.0 * first / QUANT as f64).ceil() as usize + 1)
+        .map(|k| k * QUANT)
+        .filter(|&w| (w as f64) >= first / 2.0 && (w as f64) <= 2.0 * first)
+        .collect();
+    if w0s.is_empty() {
+        w0s.push(QUANT);
+    }
+    w0s.sort_by(|a, b| {
+        let da = (*a as f64 / first).ln().abs();
+        let db = (*b as f64 / first).ln().abs();
+        da.total_cmp(&db).then(a.cmp(b))
+    });
+    w0s
+}
+
 /// Fits the rule to per-block widths.
 pub fn fit_widths_with(widths: &[usize], opts: &FitOptions) -> Result<Fit> {
     if widths.is_empty() || widths.contains(&0) {
@@ -213,20 +230,8 @@ pub fn fit_widths_with(widths: &[usize], opts: &FitOptions) -> Result<Fit> {
         (2.0 * max_w as f64).max(256.0)
     };
     let ws_ln: Vec<f64> = widths.iter().map(|&w| (w as f64).ln()).collect();
-    // w0 candidates: multiples of 8 within a factor 2 of the first width, nearest first.
     let first = widths[0] as f64;
-    let mut w0s: Vec<usize> = (1..=(2.0 * first / QUANT as f64).ceil() as usize + 1)
-        .map(|k| k * QUANT)
-        .filter(|&w| (w as f64) >= first / 2.0 && (w as f64) <= 2.0 * first)
-        .collect();
-    if w0s.is_empty() {
-        w0s.push(QUANT);
-    }
-    w0s.sort_by(|a, b| {
-        let da = (*a as f64 / first).ln().abs();
-        let db = (*b as f64 / first).ln().abs();
-        da.total_cmp(&db).then(a.cmp(b))
-    });
+    let w0s = w0_candidates(first);
     // wm grid as exact decimals k * step (the values pycls's sampler produces).
     let inv = (1.0 / opts.wm_step).round();
     let (k_lo, k_hi) = ((wm_lo * inv).round() as i64, (wm_hi * inv).round() as i64);

@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::pid_alive;
 use crate::error::{Error, Result};
+use regnet_core::atomic_file::{TMP_MARKER, pid_alive};
 
 /// The lock file in each job's output folder.
 pub const LOCK_FILE: &str = "sweep_job.lock";
@@ -79,7 +79,9 @@ pub fn read_owner(path: &Path) -> Option<LockOwner> {
 /// Whether the lock at `path`, with the owner read from it, is stale.
 fn is_stale(path: &Path, owner: &Option<LockOwner>) -> bool {
     match owner {
-        Some(o) => o.host == hostname() && o.pid != std::process::id() && !pid_alive(o.pid),
+        Some(o) => {
+            o.host == hostname() && o.pid != std::process::id() && pid_alive(o.pid) == Some(false)
+        }
         None => std::fs::metadata(path)
             .and_then(|m| m.modified())
             .ok()
@@ -92,7 +94,10 @@ fn is_stale(path: &Path, owner: &Option<LockOwner>) -> bool {
 /// replaced it meanwhile: the lock is first renamed to a name of this process (only one
 /// process wins the rename), then compared; a lock that changed is put back.
 fn take_over(path: &Path, seen: &Option<LockOwner>) -> std::io::Result<()> {
-    let mine = path.with_file_name(format!(".{LOCK_FILE}.stale.tmp{}", std::process::id()));
+    let mine = path.with_file_name(format!(
+        ".{LOCK_FILE}.stale{TMP_MARKER}{}",
+        std::process::id()
+    ));
     match std::fs::rename(path, &mine) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),

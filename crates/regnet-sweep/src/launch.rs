@@ -206,7 +206,7 @@ fn turn(opts: &LaunchOptions, i: usize, reset: bool) -> Result<(Turn, JobState)>
         Ok(lock) => lock,
         Err(owner) => return Ok((Turn::Busy(owner), JobState::default())),
     };
-    crate::atomic::clean_temp_files(&out);
+    crate::error::remove_stale_temps(&out);
     let (progress, state, _) = layout::job_progress(&out);
     let mut state = state.unwrap_or_default();
     match progress {
@@ -277,7 +277,7 @@ pub fn run(opts: &LaunchOptions) -> Result<LaunchSummary> {
     if opts.dry_run || queue.is_empty() {
         return Ok(summary);
     }
-    crate::atomic::clean_temp_files(&opts.sweep_dir);
+    crate::error::remove_stale_temps(&opts.sweep_dir);
     let todo = queue.len();
     let queue = Mutex::new(queue);
     let done = Mutex::new((summary, 0usize));

@@ -16,13 +16,12 @@
 //!    plotted as SVG ([`plot`]) into a self-contained HTML [`report`].
 //!
 //! [`fit::fit_widths`] fits the quantized linear rule to any per-block widths (`regnet
-//! fit`). [`cli`] holds the clap arguments of both commands.
+//! fit`). The command-line arguments and printing of both commands live in `regnet-cli`.
 
 pub mod analysis;
 pub mod analyze;
+pub mod analyze_cfg;
 pub mod apply;
-pub mod atomic;
-pub mod cli;
 pub mod collect;
 pub mod constraints;
 pub mod curves;
@@ -34,6 +33,7 @@ pub mod job_lock;
 pub mod launch;
 pub mod layout;
 pub mod logs;
+pub mod paper;
 pub mod plot;
 pub mod random;
 pub mod report;

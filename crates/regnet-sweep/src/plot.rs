@@ -24,6 +24,25 @@ pub const COLORS: [(u8, u8, u8); 10] = [
     (255, 0, 0),
 ];
 
+/// The names of [`COLORS`], for the report's prose.
+pub const COLOR_NAMES: [&str; 10] = [
+    "blue",
+    "orange",
+    "yellow",
+    "purple",
+    "green",
+    "light blue",
+    "dark red",
+    "dark gray",
+    "gray",
+    "red",
+];
+
+/// The name of the `i`-th palette color.
+pub fn color_name(i: usize) -> &'static str {
+    COLOR_NAMES[i % COLOR_NAMES.len()]
+}
+
 /// The `i`-th palette color.
 pub fn color(i: usize) -> RGBColor {
     let (r, g, b) = COLORS[i % COLORS.len()];
@@ -210,69 +229,98 @@ where
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(plot_err)?;
+    if let Some(b) = &c.band {
+        draw_band(&mut chart, b)?;
+    }
+    for s in &c.series {
+        draw_series(&mut chart, s)?;
+    }
+    draw_legend(&mut chart, c)
+}
+
+/// The chart being drawn, with `f64` coordinates on both axes.
+type Plot<'a, 'b, X, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>;
+
+/// A vertical band over the whole height, with its middle line.
+fn draw_band<X, Y>(chart: &mut Plot<'_, '_, X, Y>, b: &Band) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
     let (y_lo, y_hi) = {
         let r = chart.y_range();
         (r.start, r.end)
     };
-    if let Some(b) = &c.band {
-        let fill = color(0).mix(0.15).filled();
-        let s = chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(b.low, y_lo), (b.high, y_hi)],
-                fill,
-            )))
-            .map_err(plot_err)?;
-        if !b.label.is_empty() {
-            s.label(&b.label)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], fill));
-        }
-        let s = chart
-            .draw_series(LineSeries::new(
-                vec![(b.mid, y_lo), (b.mid, y_hi)],
-                BLACK.stroke_width(2),
-            ))
-            .map_err(plot_err)?;
-        if !b.mid_label.is_empty() {
-            s.label(&b.mid_label).legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2))
-            });
-        }
-    }
-    for s in &c.series {
-        let col = color(s.color);
-        let pts = s.points.clone();
-        let ann = match s.style {
-            Style::Line => chart.draw_series(LineSeries::new(pts, col.stroke_width(2))),
-            Style::Dashed => {
-                chart.draw_series(DashedLineSeries::new(pts, 6, 4, col.stroke_width(2)))
-            }
-            Style::Points => chart.draw_series(
-                pts.into_iter()
-                    .map(move |p| Circle::new(p, 3, col.mix(0.8).filled())),
-            ),
-            Style::LinePoints => {
-                chart.draw_series(LineSeries::new(pts, col.stroke_width(2)).point_size(3))
-            }
-            Style::Rings => chart.draw_series(
-                pts.into_iter()
-                    .map(|p| Circle::new(p, 5, BLACK.stroke_width(1))),
-            ),
-        }
+    let fill = color(0).mix(0.15).filled();
+    let s = chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(b.low, y_lo), (b.high, y_hi)],
+            fill,
+        )))
         .map_err(plot_err)?;
-        if !s.label.is_empty() {
-            let ann = ann.label(&s.label);
-            match s.style {
-                Style::Points | Style::Rings => {
-                    ann.legend(move |(x, y)| Circle::new((x + 7, y), 3, col.filled()));
-                }
-                _ => {
-                    ann.legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 14, y)], col.stroke_width(2))
-                    });
-                }
+    if !b.label.is_empty() {
+        s.label(&b.label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], fill));
+    }
+    let s = chart
+        .draw_series(LineSeries::new(
+            vec![(b.mid, y_lo), (b.mid, y_hi)],
+            BLACK.stroke_width(2),
+        ))
+        .map_err(plot_err)?;
+    if !b.mid_label.is_empty() {
+        s.label(&b.mid_label)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2)));
+    }
+    Ok(())
+}
+
+/// One series in its style, with its legend entry.
+fn draw_series<X, Y>(chart: &mut Plot<'_, '_, X, Y>, s: &Series) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let col = color(s.color);
+    let pts = s.points.clone();
+    let ann = match s.style {
+        Style::Line => chart.draw_series(LineSeries::new(pts, col.stroke_width(2))),
+        Style::Dashed => chart.draw_series(DashedLineSeries::new(pts, 6, 4, col.stroke_width(2))),
+        Style::Points => chart.draw_series(
+            pts.into_iter()
+                .map(move |p| Circle::new(p, 3, col.mix(0.8).filled())),
+        ),
+        Style::LinePoints => {
+            chart.draw_series(LineSeries::new(pts, col.stroke_width(2)).point_size(3))
+        }
+        Style::Rings => chart.draw_series(
+            pts.into_iter()
+                .map(|p| Circle::new(p, 5, BLACK.stroke_width(1))),
+        ),
+    }
+    .map_err(plot_err)?;
+    if !s.label.is_empty() {
+        let ann = ann.label(&s.label);
+        match s.style {
+            Style::Points | Style::Rings => {
+                ann.legend(move |(x, y)| Circle::new((x + 7, y), 3, col.filled()));
+            }
+            _ => {
+                ann.legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], col.stroke_width(2))
+                });
             }
         }
     }
+    Ok(())
+}
+
+/// The legend box, where the chart wants one and something is labelled.
+fn draw_legend<'a, 'b: 'a, X, Y>(chart: &mut Plot<'a, 'b, X, Y>, c: &Chart) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
     let pos = match c.legend {
         Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
         Legend::UpperRight => SeriesLabelPosition::UpperRight,

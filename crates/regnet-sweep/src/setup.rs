@@ -28,6 +28,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use regnet_core::atomic_file::temp_path;
 use regnet_core::config::Config;
 use regnet_core::error::Origin;
 use regnet_core::spec::AnyNet;
@@ -555,12 +556,13 @@ fn write_models(
 /// renames, so a reader sees the old configs or the new ones, never a mix.
 fn install(cfg_dir: &Path, staging: &Path) -> Result<()> {
     let dir = cfg_dir.parent().unwrap_or(Path::new("."));
-    let old = dir.join(format!(".cfgs-old.tmp{}", std::process::id()));
+    let old = temp_path(&dir.join("cfgs-old"));
     if cfg_dir.exists() {
         std::fs::rename(cfg_dir, &old).map_err(|e| Error::io(cfg_dir, e))?;
     }
     std::fs::rename(staging, cfg_dir).map_err(|e| Error::io(cfg_dir, e))?;
-    crate::atomic::sync_dir(dir);
+    // Best effort: not every file system can sync a folder.
+    let _ = regnet_core::atomic_file::sync_dir(dir);
     if old.exists() {
         std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
     }
@@ -614,8 +616,8 @@ pub fn setup(sweep: &SweepConfig, opts: &SetupOptions) -> Result<SetupSummary> {
             ),
         ));
     }
-    crate::atomic::clean_temp_files(&dir);
-    let staging = dir.join(format!(".cfgs.tmp{}", std::process::id()));
+    crate::error::remove_stale_temps(&dir);
+    let staging = temp_path(&cfg_dir);
     let written = write_models(sweep, &engine, &kept, &dir, &staging)
         .and_then(|models| install(&cfg_dir, &staging).map(|()| models));
     let models = match written {

@@ -3,7 +3,9 @@
 //!
 //! The script appends the job's output to `logs/NNNNNN/stdout.log`, like the local runner,
 //! and writes `sweep_job.json` with status `finished` when the command exits with 0, so
-//! `launch`, `collect` and `analyze` see SLURM and local jobs alike. Retries are left to
+//! `launch`, `collect` and `analyze` see SLURM and local jobs alike. Each task takes the
+//! job's lock as local launchers do ([`crate::job_lock`]), so that a task and a launcher
+//! never run one job at once. Retries are left to
 //! relaunching: finished tasks are left out of the next array.
 
 use std::path::{Path, PathBuf};
@@ -158,7 +160,7 @@ out_dir="$sweep_dir/logs/$index"
 mkdir -p "$out_dir"
 echo "# regnet sweep slurm: job ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname)" >> "$out_dir/{log}"
 start=$(date +%s)
-# The command runs in the background so that the shell can take SLURM's signals: USR1 (time
+{lock_body}# The command runs in the background so that the shell can take SLURM's signals: USR1 (time
 # limit near) asks regnet to stop after its step, then the task is requeued; TERM (preemption,
 # scancel, scontrol requeue) is passed on. Only a run that exits 0 is marked finished.
 requeue=0
@@ -185,6 +187,59 @@ exit "$status"
 "##,
         name = opts.name,
         name_q = shell_quote(&opts.name),
+        log = LOG_FILE,
+        job = JOB_FILE,
+        lock_body = lock_body(),
+    )
+}
+
+/// The shell part that takes the job's lock ([`crate::job_lock`]: the same file, format and
+/// staleness rules), so that a SLURM task and a local launcher never run one job at once.
+/// A lock left by an earlier run of this same array task (killed, then requeued, maybe on
+/// another node) is taken over; a job held by a live launcher, or finished since the array
+/// was written, is not run again. The lock is removed when the task exits.
+fn lock_body() -> String {
+    format!(
+        r##"# The job's lock, as `regnet sweep launch` takes it.
+lock="$out_dir/{lock}"
+host=$(cat /proc/sys/kernel/hostname 2>/dev/null || hostname)
+task="${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
+take_lock() {{
+  ( set -o noclobber
+    printf '{{"pid":%s,"host":"%s","since":%s,"slurm_task":"%s"}}\n' "$$" "$host" "$start" "$task" > "$lock" ) 2>/dev/null
+}}
+field() {{ sed -n "s/.*\"$1\": *\"\{{0,1\}}\([^\",}}]*\).*/\1/p" "$lock" 2>/dev/null | head -n 1; }}
+if ! take_lock; then
+  seen=$(cat "$lock" 2>/dev/null)
+  owner_pid=$(field pid); owner_host=$(field host); owner_task=$(field slurm_task)
+  stale=0
+  if [ -z "$seen" ]; then
+    [ -n "$(find "$lock" -mmin +1 2>/dev/null)" ] && stale=1
+  elif [ "$owner_task" = "$task" ]; then
+    stale=1
+  elif [ "$owner_host" = "$host" ] && [ -n "$owner_pid" ] && [ ! -d "/proc/$owner_pid" ]; then
+    stale=1
+  fi
+  if [ "$stale" -eq 1 ]; then
+    # Only one process wins the rename; a lock that changed meanwhile is put back.
+    mine="$out_dir/.{lock}.stale.regnet-tmp.$$"
+    if mv "$lock" "$mine" 2>/dev/null; then
+      [ "$(cat "$mine" 2>/dev/null)" = "$seen" ] || ln "$mine" "$lock" 2>/dev/null
+      rm -f "$mine"
+    fi
+  fi
+  if [ "$stale" -eq 0 ] || ! take_lock; then
+    echo "# regnet sweep slurm: job $index is running in another launcher (${{owner_host:-?}} pid ${{owner_pid:-?}}); not run again" >> "$out_dir/{log}"
+    exit 0
+  fi
+fi
+trap 'rm -f "$lock"' EXIT
+if grep -q '"status": *"finished"' "$out_dir/{job}" 2>/dev/null; then
+  echo "# regnet sweep slurm: job $index finished in another launcher; not run again" >> "$out_dir/{log}"
+  exit 0
+fi
+"##,
+        lock = crate::job_lock::LOCK_FILE,
         log = LOG_FILE,
         job = JOB_FILE,
     )

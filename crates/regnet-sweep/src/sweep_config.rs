@@ -23,7 +23,8 @@
 //! ```
 //!
 //! The other keys of pycls's sweep config (`NUM_PROC`, `SETUP.CHUNK_SIZE`, `LAUNCH.*`,
-//! `COLLECT.*`, `ANALYZE.*`) are accepted; those that mean something here are used.
+//! `COLLECT.*`) are accepted; those that mean something here are used. `ANALYZE.*` drives
+//! the report (see [`crate::analyze_cfg`]).
 
 use std::path::{Path, PathBuf};
 
@@ -101,18 +102,7 @@ impl Default for LaunchCfg {
     }
 }
 
-/// `ANALYZE` (the parts used here).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AnalyzeCfg {
-    /// Training curves of the best models to show.
-    pub plot_curves_best: usize,
-    /// Training curves of the worst models to show.
-    pub plot_curves_worst: usize,
-    /// Width plots of the best models to show.
-    pub plot_models_best: usize,
-    /// Width plots of the worst models to show.
-    pub plot_models_worst: usize,
-}
+pub use crate::analyze_cfg::AnalyzeCfg;
 
 /// A sweep config.
 #[derive(Clone, Debug)]
@@ -171,21 +161,6 @@ const LAUNCH_KEYS: &[&str] = &[
     "COMMAND",
     "SCRIPT",
 ];
-const ANALYZE_KEYS: &[&str] = &[
-    "METRICS",
-    "COMPLEXITY",
-    "PLOT_METRIC_VALUES",
-    "PLOT_METRIC_TRENDS",
-    "PLOT_COMPLEXITY_VALUES",
-    "PLOT_COMPLEXITY_TRENDS",
-    "PLOT_CURVES_BEST",
-    "PLOT_CURVES_WORST",
-    "PLOT_MODELS_BEST",
-    "PLOT_MODELS_WORST",
-    "PRE_FILTERS",
-    "SPLIT_FILTERS",
-    "EXTRA_SWEEP_NAMES",
-];
 
 /// Most configs a sweep may ask for (`SETUP.NUM_CONFIGS`): each is a file and a training
 /// job; pycls's largest published sweeps have a few thousand.
@@ -199,7 +174,7 @@ const MAX_NAME_BYTES: usize = 1024;
 
 /// Checks that `NAME` is a relative path of plain folder names, so that `ROOT_DIR/NAME`
 /// stays inside `ROOT_DIR` (setup writes there, `--force` replaces its configs).
-fn check_name(name: &str, at: &At) -> Result<()> {
+pub(crate) fn check_name(name: &str, at: &At) -> Result<()> {
     use std::path::Component;
     if name.trim().is_empty() {
         return Err(at.err("has to be specified"));
@@ -221,6 +196,229 @@ fn check_name(name: &str, at: &At) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `LAUNCH`.
+fn read_launch(v: &Value, at_launch: &At) -> Result<LaunchCfg> {
+    let mut launch = LaunchCfg::default();
+    let m = yaml::mapping(v, at_launch)?;
+    yaml::check_keys(m, LAUNCH_KEYS, at_launch)?;
+    let u = |key: &str, dflt: usize| -> Result<usize> {
+        yaml::get(m, key)
+            .map_or(Ok(dflt as u64), |v| yaml::uint(v, &at_launch.child(key)))
+            .map(|x| x as usize)
+    };
+    launch.parallel_jobs = u("PARALLEL_JOBS", launch.parallel_jobs)?;
+    launch.max_retry = u("MAX_RETRY", launch.max_retry)?;
+    launch.num_gpus = u("NUM_GPUS", launch.num_gpus)?;
+    launch.cpus_per_gpu = u("CPUS_PER_GPU", launch.cpus_per_gpu)?;
+    launch.mem_per_gpu = u("MEM_PER_GPU", launch.mem_per_gpu)?;
+    launch.time_limit = u("TIME_LIMIT", launch.time_limit)?;
+    if let Some(s) = get_str(m, "COMMENT", at_launch)? {
+        launch.comment = s;
+    }
+    if let Some(s) = get_str(m, "PARTITION", at_launch)? {
+        launch.partition = s;
+    }
+    if let Some(s) = get_str(m, "GPU_TYPE", at_launch)? {
+        launch.gpu_type = s;
+    }
+    launch.command = get_str(m, "COMMAND", at_launch)?;
+    if let Some(mode) = get_str(m, "MODE", at_launch)?
+        && mode != "train"
+    {
+        return Err(at_launch
+            .child("MODE")
+            .err(format!("`{mode}` is not supported (train)")));
+    }
+    Ok(launch)
+}
+
+/// `COLLECT`: only `CHECKPOINTS_KEEP`, checked (regnet's jobs keep their checkpoints).
+fn read_collect(v: &Value, at_c: &At) -> Result<()> {
+    let m = yaml::mapping(v, at_c)?;
+    yaml::check_keys(m, &["CHECKPOINTS_KEEP"], at_c)?;
+    if let Some(s) = get_str(m, "CHECKPOINTS_KEEP", at_c)?
+        && !["all", "last", "none"].contains(&s.as_str())
+    {
+        return Err(at_c
+            .child("CHECKPOINTS_KEEP")
+            .err("has to be one of all, last, none"));
+    }
+    Ok(())
+}
+
+/// The string under `key` of `m`, if any.
+fn get_str(m: &serde_norway::Mapping, key: &str, at: &At) -> Result<Option<String>> {
+    yaml::get(m, key)
+        .map(|v| yaml::string(v, &at.child(key)))
+        .transpose()
+}
+
+/// `SETUP.BASE_CFG`: pycls defaults, then a config file or an inline mapping; and where it
+/// came from.
+fn read_base_cfg(m: &serde_norway::Mapping, at: &At, dir: &Path) -> Result<(Config, String)> {
+    let mut base_cfg = Config::default();
+    let at_base = at.child("BASE_CFG");
+    let base_cfg_source = match yaml::get(m, "BASE_CFG") {
+        None => "pycls defaults".to_string(),
+        Some(Value::String(p)) => {
+            let path = resolve(dir, p);
+            if !path.is_file() {
+                return Err(at_base.err(format!("config file {} not found", path.display())));
+            }
+            base_cfg.merge_file(&path.display().to_string())?;
+            path.display().to_string()
+        }
+        Some(v @ Value::Mapping(_)) => {
+            let text = serde_norway::to_string(v).expect("YAML values serialise");
+            base_cfg
+                .merge_yaml(&text, Origin::File(at.file.display().to_string()))
+                .map_err(|e| core_err(e, &at_base))?;
+            "inline".to_string()
+        }
+        Some(Value::Null) => "pycls defaults".to_string(),
+        Some(v) => {
+            return Err(at_base.err(format!(
+                "must be a config file path or a mapping of config keys, got {}",
+                yaml::show(v)
+            )));
+        }
+    };
+    Ok((base_cfg, base_cfg_source))
+}
+
+/// `SETUP.DESIGN_SPACE`, checked against the base config, whose model keys it presets.
+fn read_design_space(
+    m: &serde_norway::Mapping,
+    at: &At,
+    base_cfg: &mut Config,
+) -> Result<Option<DesignSpace>> {
+    let at_ds = at.child("DESIGN_SPACE");
+    let design_space = match yaml::get(m, "DESIGN_SPACE") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(DesignSpace::from_yaml(v, &at_ds)?),
+    };
+    if let Some(ds) = &design_space {
+        ds.validate(&at_ds)?;
+        let presets = ds.presets(base_cfg);
+        let want = presets[0].1.as_str().unwrap_or_default().to_string();
+        if !base_cfg.model.ty.is_empty() && base_cfg.model.ty != want {
+            return Err(at_ds.err(format!(
+                "{} is a {want} design space but SETUP.BASE_CFG sets MODEL.TYPE {}",
+                ds.name(),
+                base_cfg.model.ty
+            )));
+        }
+        for (key, v) in &presets {
+            let set = apply::setter(key).expect("presets are model keys");
+            set(base_cfg, v).expect("presets have the fields' types");
+        }
+    }
+    Ok(design_space)
+}
+
+/// `SETUP.SAMPLERS`, keyed by config key (or `REGNET` for `regnet_sampler`): every key a
+/// config key, sampled once.
+fn read_samplers(
+    m: &serde_norway::Mapping,
+    at: &At,
+    design_space: Option<&DesignSpace>,
+) -> Result<Vec<(String, Sampler)>> {
+    let at_s = at.child("SAMPLERS");
+    let mut samplers: Vec<(String, Sampler)> = Vec::new();
+    let mut set_by: Vec<(String, String)> = Vec::new();
+    if let Some(ds) = design_space {
+        for k in ds.keys() {
+            set_by.push((k, "SETUP.DESIGN_SPACE".into()));
+        }
+    }
+    let known = apply::config_keys();
+    match yaml::get(m, "SAMPLERS") {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            for (k, sv) in yaml::mapping(v, &at_s)? {
+                let Some(param) = yaml::key_str(k) else {
+                    return Err(at_s.err(format!("key {k:?} is not a string")));
+                };
+                let at_p = at_s.child(param);
+                let sampler = Sampler::from_yaml(param, sv, &at_p)?;
+                for key in sampler.keys(param) {
+                    if !known.contains(&key) {
+                        let hint =
+                            regnet_core::error::closest(&key, known.iter().map(String::as_str))
+                                .map(|c| format!(" (did you mean {c}?)"))
+                                .unwrap_or_default();
+                        return Err(at_p.err(format!("`{key}` is not a config key{hint}")));
+                    }
+                    if let Some((_, by)) = set_by.iter().find(|(s, _)| *s == key) {
+                        return Err(at_p.err(format!("{key} is also sampled by {by}")));
+                    }
+                    set_by.push((key, at_p.key.clone()));
+                }
+                samplers.push((param.to_string(), sampler));
+            }
+        }
+    }
+    // A RegNet design space without its own regnet_sampler uses the space's.
+    if let Some(DesignSpace::RegNet(r)) = design_space
+        && let Some(i) = samplers
+            .iter()
+            .position(|(_, s)| matches!(s, Sampler::RegNet(_)))
+    {
+        return Err(at_s.child(&samplers[i].0).err(format!(
+            "the {} design space samples REGNET itself; set its ranges under \
+             SETUP.DESIGN_SPACE (DEPTH, W0, WA, WM, GROUP_W, BOT_MUL) instead (now {})",
+            if r.se { "RegNetY" } else { "RegNetX" },
+            r.sampler.describe()
+        )));
+    }
+    Ok(samplers)
+}
+
+/// `SETUP.CONSTRAINTS`: `CX` bounds and `REGNET.NUM_STAGES`.
+fn read_constraints(m: &serde_norway::Mapping, at: &At) -> Result<Constraints> {
+    let mut constraints = Constraints::default();
+    let at_c = at.child("CONSTRAINTS");
+    if let Some(v) = yaml::get(m, "CONSTRAINTS") {
+        let cm = yaml::mapping(v, &at_c)?;
+        yaml::check_keys(cm, &["CX", "REGNET"], &at_c)?;
+        if let Some(v) = yaml::get(cm, "CX") {
+            let at_cx = at_c.child("CX");
+            let cx = yaml::mapping(v, &at_cx)?;
+            yaml::check_keys(cx, &["FLOPS", "PARAMS", "ACTS"], &at_cx)?;
+            for (key, slot) in [
+                ("FLOPS", &mut constraints.flops),
+                ("PARAMS", &mut constraints.params),
+                ("ACTS", &mut constraints.acts),
+            ] {
+                if let Some(v) = yaml::get(cx, key) {
+                    let at_k = at_cx.child(key);
+                    let (low, high) = yaml::pair(v, &at_k)?;
+                    if low < 0.0 || high < 0.0 || (high != 0.0 && low > high) {
+                        return Err(at_k.err(format!(
+                            "[{low}, {high}] must have 0 <= LOW <= HIGH (0: no bound)"
+                        )));
+                    }
+                    *slot = Bound { low, high };
+                }
+            }
+        }
+        if let Some(v) = yaml::get(cm, "REGNET") {
+            let at_r = at_c.child("REGNET");
+            let rm = yaml::mapping(v, &at_r)?;
+            yaml::check_keys(rm, &["NUM_STAGES"], &at_r)?;
+            if let Some(v) = yaml::get(rm, "NUM_STAGES") {
+                let at_n = at_r.child("NUM_STAGES");
+                let (lo, hi) = yaml::pair(v, &at_n)?;
+                if lo < 1.0 || lo > hi || lo.fract() != 0.0 || hi.fract() != 0.0 {
+                    return Err(at_n.err("must be [LOW, HIGH] integers with 1 <= LOW <= HIGH"));
+                }
+                constraints.num_stages = (lo as usize, hi as usize);
+            }
+        }
+    }
+    Ok(constraints)
 }
 
 /// `SETUP.NUM_CONFIGS` and `SETUP.NUM_SAMPLES`, checked against their limits and each other.
@@ -312,6 +510,15 @@ impl SweepConfig {
         self.root_dir.join(&self.name)
     }
 
+    /// The sweep folders `analyze` compares: this one, then `ANALYZE.EXTRA_SWEEP_NAMES`
+    /// under `ROOT_DIR`.
+    pub fn analysis_dirs(&self) -> Vec<PathBuf> {
+        std::iter::once(&self.name)
+            .chain(&self.analyze.extra_sweep_names)
+            .map(|n| self.root_dir.join(n))
+            .collect()
+    }
+
     /// Parses sweep YAML `text` read from `path` (relative paths resolve against its folder).
     pub fn from_yaml(text: &str, path: &Path) -> Result<SweepConfig> {
         let root = At::root(path);
@@ -328,11 +535,6 @@ impl SweepConfig {
         };
         yaml::check_keys(top, TOP_KEYS, &root)?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let get_str = |m: &serde_norway::Mapping, key: &str, at: &At| -> Result<Option<String>> {
-            yaml::get(m, key)
-                .map(|v| yaml::string(v, &at.child(key)))
-                .transpose()
-        };
         let name = get_str(top, "NAME", &root)?.unwrap_or_default();
         check_name(&name, &root.child("NAME"))?;
         let root_dir = resolve(
@@ -348,73 +550,17 @@ impl SweepConfig {
         };
         let setup = Self::read_setup(setup_map, &at_setup, dir)?;
 
-        let at_launch = root.child("LAUNCH");
-        let mut launch = LaunchCfg::default();
-        if let Some(v) = yaml::get(top, "LAUNCH") {
-            let m = yaml::mapping(v, &at_launch)?;
-            yaml::check_keys(m, LAUNCH_KEYS, &at_launch)?;
-            let u = |key: &str, dflt: usize| -> Result<usize> {
-                yaml::get(m, key)
-                    .map_or(Ok(dflt as u64), |v| yaml::uint(v, &at_launch.child(key)))
-                    .map(|x| x as usize)
-            };
-            launch.parallel_jobs = u("PARALLEL_JOBS", launch.parallel_jobs)?;
-            launch.max_retry = u("MAX_RETRY", launch.max_retry)?;
-            launch.num_gpus = u("NUM_GPUS", launch.num_gpus)?;
-            launch.cpus_per_gpu = u("CPUS_PER_GPU", launch.cpus_per_gpu)?;
-            launch.mem_per_gpu = u("MEM_PER_GPU", launch.mem_per_gpu)?;
-            launch.time_limit = u("TIME_LIMIT", launch.time_limit)?;
-            if let Some(s) = get_str(m, "COMMENT", &at_launch)? {
-                launch.comment = s;
-            }
-            if let Some(s) = get_str(m, "PARTITION", &at_launch)? {
-                launch.partition = s;
-            }
-            if let Some(s) = get_str(m, "GPU_TYPE", &at_launch)? {
-                launch.gpu_type = s;
-            }
-            launch.command = get_str(m, "COMMAND", &at_launch)?;
-            if let Some(mode) = get_str(m, "MODE", &at_launch)?
-                && mode != "train"
-            {
-                return Err(at_launch
-                    .child("MODE")
-                    .err(format!("`{mode}` is not supported (train)")));
-            }
-        }
-
-        let at_an = root.child("ANALYZE");
-        let mut analyze = AnalyzeCfg {
-            plot_curves_best: 3,
-            plot_curves_worst: 0,
-            plot_models_best: 3,
-            plot_models_worst: 0,
+        let launch = match yaml::get(top, "LAUNCH") {
+            Some(v) => read_launch(v, &root.child("LAUNCH"))?,
+            None => LaunchCfg::default(),
         };
-        if let Some(v) = yaml::get(top, "ANALYZE") {
-            let m = yaml::mapping(v, &at_an)?;
-            yaml::check_keys(m, ANALYZE_KEYS, &at_an)?;
-            for (key, slot) in [
-                ("PLOT_CURVES_BEST", &mut analyze.plot_curves_best),
-                ("PLOT_CURVES_WORST", &mut analyze.plot_curves_worst),
-                ("PLOT_MODELS_BEST", &mut analyze.plot_models_best),
-                ("PLOT_MODELS_WORST", &mut analyze.plot_models_worst),
-            ] {
-                if let Some(v) = yaml::get(m, key) {
-                    *slot = yaml::uint(v, &at_an.child(key))? as usize;
-                }
-            }
-        }
+
+        let analyze = match yaml::get(top, "ANALYZE") {
+            Some(v) => crate::analyze_cfg::read(v, &root.child("ANALYZE"))?,
+            None => AnalyzeCfg::default(),
+        };
         if let Some(v) = yaml::get(top, "COLLECT") {
-            let at_c = root.child("COLLECT");
-            let m = yaml::mapping(v, &at_c)?;
-            yaml::check_keys(m, &["CHECKPOINTS_KEEP"], &at_c)?;
-            if let Some(s) = get_str(m, "CHECKPOINTS_KEEP", &at_c)?
-                && !["all", "last", "none"].contains(&s.as_str())
-            {
-                return Err(at_c
-                    .child("CHECKPOINTS_KEEP")
-                    .err("has to be one of all, last, none"));
-            }
+            read_collect(v, &root.child("COLLECT"))?;
         }
         Ok(SweepConfig {
             file: path.to_path_buf(),
@@ -431,156 +577,14 @@ impl SweepConfig {
     fn read_setup(m: &serde_norway::Mapping, at: &At, dir: &Path) -> Result<SetupCfg> {
         yaml::check_keys(m, SETUP_KEYS, at)?;
         let (num_configs, num_samples) = read_counts(m, at)?;
-        let uint = |key: &str| -> Result<Option<u64>> {
-            yaml::get(m, key)
-                .map(|v| yaml::uint(v, &at.child(key)))
-                .transpose()
-        };
-        let rng_seed = uint("RNG_SEED")?.unwrap_or(0);
-
-        // Base config: pycls defaults, then BASE_CFG (a file or an inline mapping).
-        let mut base_cfg = Config::default();
-        let at_base = at.child("BASE_CFG");
-        let base_cfg_source = match yaml::get(m, "BASE_CFG") {
-            None => "pycls defaults".to_string(),
-            Some(Value::String(p)) => {
-                let path = resolve(dir, p);
-                if !path.is_file() {
-                    return Err(at_base.err(format!("config file {} not found", path.display())));
-                }
-                base_cfg.merge_file(&path.display().to_string())?;
-                path.display().to_string()
-            }
-            Some(v @ Value::Mapping(_)) => {
-                let text = serde_norway::to_string(v).expect("YAML values serialise");
-                base_cfg
-                    .merge_yaml(&text, Origin::File(at.file.display().to_string()))
-                    .map_err(|e| core_err(e, &at_base))?;
-                "inline".to_string()
-            }
-            Some(Value::Null) => "pycls defaults".to_string(),
-            Some(v) => {
-                return Err(at_base.err(format!(
-                    "must be a config file path or a mapping of config keys, got {}",
-                    yaml::show(v)
-                )));
-            }
-        };
-
-        // The design space fixes the model type, block type, SE and strides.
-        let at_ds = at.child("DESIGN_SPACE");
-        let design_space = match yaml::get(m, "DESIGN_SPACE") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(DesignSpace::from_yaml(v, &at_ds)?),
-        };
-        if let Some(ds) = &design_space {
-            ds.validate(&at_ds)?;
-            let presets = ds.presets(&base_cfg);
-            let want = presets[0].1.as_str().unwrap_or_default().to_string();
-            if !base_cfg.model.ty.is_empty() && base_cfg.model.ty != want {
-                return Err(at_ds.err(format!(
-                    "{} is a {want} design space but SETUP.BASE_CFG sets MODEL.TYPE {}",
-                    ds.name(),
-                    base_cfg.model.ty
-                )));
-            }
-            for (key, v) in &presets {
-                let set = apply::setter(key).expect("presets are model keys");
-                set(&mut base_cfg, v).expect("presets have the fields' types");
-            }
-        }
-
-        // Samplers, keyed by config key (or REGNET for regnet_sampler).
-        let at_s = at.child("SAMPLERS");
-        let mut samplers: Vec<(String, Sampler)> = Vec::new();
-        let mut set_by: Vec<(String, String)> = Vec::new();
-        if let Some(ds) = &design_space {
-            for k in ds.keys() {
-                set_by.push((k, "SETUP.DESIGN_SPACE".into()));
-            }
-        }
-        let known = apply::config_keys();
-        match yaml::get(m, "SAMPLERS") {
-            None | Some(Value::Null) => {}
-            Some(v) => {
-                for (k, sv) in yaml::mapping(v, &at_s)? {
-                    let Some(param) = yaml::key_str(k) else {
-                        return Err(at_s.err(format!("key {k:?} is not a string")));
-                    };
-                    let at_p = at_s.child(param);
-                    let sampler = Sampler::from_yaml(param, sv, &at_p)?;
-                    for key in sampler.keys(param) {
-                        if !known.contains(&key) {
-                            let hint =
-                                regnet_core::error::closest(&key, known.iter().map(String::as_str))
-                                    .map(|c| format!(" (did you mean {c}?)"))
-                                    .unwrap_or_default();
-                            return Err(at_p.err(format!("`{key}` is not a config key{hint}")));
-                        }
-                        if let Some((_, by)) = set_by.iter().find(|(s, _)| *s == key) {
-                            return Err(at_p.err(format!("{key} is also sampled by {by}")));
-                        }
-                        set_by.push((key, at_p.key.clone()));
-                    }
-                    samplers.push((param.to_string(), sampler));
-                }
-            }
-        }
-        // A RegNet design space without its own regnet_sampler uses the space's.
-        if let Some(DesignSpace::RegNet(r)) = &design_space
-            && let Some(i) = samplers
-                .iter()
-                .position(|(_, s)| matches!(s, Sampler::RegNet(_)))
-        {
-            return Err(at_s.child(&samplers[i].0).err(format!(
-                "the {} design space samples REGNET itself; set its ranges under \
-                 SETUP.DESIGN_SPACE (DEPTH, W0, WA, WM, GROUP_W, BOT_MUL) instead (now {})",
-                if r.se { "RegNetY" } else { "RegNetX" },
-                r.sampler.describe()
-            )));
-        }
-
-        // Constraints.
-        let mut constraints = Constraints::default();
-        let at_c = at.child("CONSTRAINTS");
-        if let Some(v) = yaml::get(m, "CONSTRAINTS") {
-            let cm = yaml::mapping(v, &at_c)?;
-            yaml::check_keys(cm, &["CX", "REGNET"], &at_c)?;
-            if let Some(v) = yaml::get(cm, "CX") {
-                let at_cx = at_c.child("CX");
-                let cx = yaml::mapping(v, &at_cx)?;
-                yaml::check_keys(cx, &["FLOPS", "PARAMS", "ACTS"], &at_cx)?;
-                for (key, slot) in [
-                    ("FLOPS", &mut constraints.flops),
-                    ("PARAMS", &mut constraints.params),
-                    ("ACTS", &mut constraints.acts),
-                ] {
-                    if let Some(v) = yaml::get(cx, key) {
-                        let at_k = at_cx.child(key);
-                        let (low, high) = yaml::pair(v, &at_k)?;
-                        if low < 0.0 || high < 0.0 || (high != 0.0 && low > high) {
-                            return Err(at_k.err(format!(
-                                "[{low}, {high}] must have 0 <= LOW <= HIGH (0: no bound)"
-                            )));
-                        }
-                        *slot = Bound { low, high };
-                    }
-                }
-            }
-            if let Some(v) = yaml::get(cm, "REGNET") {
-                let at_r = at_c.child("REGNET");
-                let rm = yaml::mapping(v, &at_r)?;
-                yaml::check_keys(rm, &["NUM_STAGES"], &at_r)?;
-                if let Some(v) = yaml::get(rm, "NUM_STAGES") {
-                    let at_n = at_r.child("NUM_STAGES");
-                    let (lo, hi) = yaml::pair(v, &at_n)?;
-                    if lo < 1.0 || lo > hi || lo.fract() != 0.0 || hi.fract() != 0.0 {
-                        return Err(at_n.err("must be [LOW, HIGH] integers with 1 <= LOW <= HIGH"));
-                    }
-                    constraints.num_stages = (lo as usize, hi as usize);
-                }
-            }
-        }
+        let rng_seed = yaml::get(m, "RNG_SEED")
+            .map(|v| yaml::uint(v, &at.child("RNG_SEED")))
+            .transpose()?
+            .unwrap_or(0);
+        let (mut base_cfg, base_cfg_source) = read_base_cfg(m, at, dir)?;
+        let design_space = read_design_space(m, at, &mut base_cfg)?;
+        let samplers = read_samplers(m, at, design_space.as_ref())?;
+        let mut constraints = read_constraints(m, at)?;
         if let Some(DesignSpace::RegNet(r)) = &design_space
             && let Some(n) = r.num_stages
         {

@@ -358,3 +358,95 @@ fn job_counts_are_bounded() {
     );
     assert_eq!(invocations(&dir, 0), 0);
 }
+
+/// A SLURM array task takes the job's lock as a local launcher does: it leaves a job held
+/// by a live launcher (or another array task) alone, takes over a dead launcher's lock and
+/// one left by an earlier run of the same task on another node, holds the lock while it
+/// runs (a local launcher sees the job busy), and does not run a finished job again.
+#[test]
+fn slurm_tasks_take_the_job_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, dir) = common::small_sweep(tmp.path(), "locks", 4, 6);
+    setup::run(&file).unwrap();
+    let sweep = SweepConfig::load(&file).unwrap();
+    // The recording trainer, slow enough for a launcher to look while it runs.
+    let trainer = tmp.path().join("slow_train.sh");
+    let text = std::fs::read_to_string(recording_trainer(tmp.path())).unwrap();
+    std::fs::write(&trainer, text.replace("sleep 0.2", "sleep 1.5")).unwrap();
+    let command = Template::parse(&format!("sh {} {{cfg}} {{out_dir}}", trainer.display()));
+    let opts = SlurmOptions::from_sweep(&sweep, command.unwrap(), vec![0, 1, 2, 3]);
+    let script = slurm::write(&opts).unwrap();
+    let task = |i: usize, job: &str| {
+        Command::new("bash")
+            .arg(&script)
+            .env("SLURM_ARRAY_TASK_ID", i.to_string())
+            .env("SLURM_ARRAY_JOB_ID", job)
+            .spawn()
+            .unwrap()
+    };
+    let run = |i: usize, job: &str| assert!(task(i, job).wait().unwrap().success());
+    let host = regnet_sweep::job_lock::hostname();
+    let lock = |i: usize, text: String| {
+        let out = layout::out_dir(&dir, i);
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join(regnet_sweep::job_lock::LOCK_FILE), text).unwrap();
+    };
+    let log = |i: usize| std::fs::read_to_string(layout::out_dir(&dir, i).join("stdout.log"));
+    // Job 0: held by this (live) process, as a local launcher would hold it.
+    let me = format!(
+        "{{\"pid\":{},\"host\":\"{host}\",\"since\":1.0}}",
+        std::process::id()
+    );
+    lock(0, me.clone());
+    run(0, "77");
+    assert_eq!(invocations(&dir, 0), 0, "a held job is not run");
+    assert!(log(0).unwrap().contains("running in another launcher"));
+    let lock0 = layout::out_dir(&dir, 0).join(regnet_sweep::job_lock::LOCK_FILE);
+    assert_eq!(
+        std::fs::read_to_string(&lock0).unwrap(),
+        me,
+        "the holder's lock stays"
+    );
+    // Job 1: left by a dead launcher here (a pid above the kernel's maximum): taken over.
+    lock(
+        1,
+        format!("{{\"pid\":4194305,\"host\":\"{host}\",\"since\":1.0}}"),
+    );
+    run(1, "77");
+    assert_eq!(invocations(&dir, 1), 1);
+    // Job 2: another node's task of another array is left alone; an earlier run of this
+    // very task (killed, requeued here) is taken over.
+    let remote =
+        |t: &str| format!("{{\"pid\":1,\"host\":\"n7\",\"since\":1.0,\"slurm_task\":\"{t}\"}}");
+    lock(2, remote("76_2"));
+    run(2, "77");
+    assert_eq!(invocations(&dir, 2), 0);
+    lock(2, remote("77_2"));
+    run(2, "77");
+    assert_eq!(invocations(&dir, 2), 1);
+    // Job 3: while the task runs, a local launcher finds the job busy.
+    let out3 = layout::out_dir(&dir, 3);
+    let mut child = task(3, "77");
+    let t0 = std::time::Instant::now();
+    while invocations(&dir, 3) == 0 && t0.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let held = regnet_sweep::job_lock::try_lock(&out3).unwrap();
+    let owner = held
+        .expect_err("the task holds the lock")
+        .expect("readable owner");
+    assert_eq!(owner.host, host);
+    assert!(child.wait().unwrap().success());
+    for i in 1..4 {
+        let out = layout::out_dir(&dir, i);
+        assert_eq!(layout::job_progress(&out).0, Progress::Finished, "job {i}");
+        assert!(
+            !out.join(regnet_sweep::job_lock::LOCK_FILE).exists(),
+            "job {i} released"
+        );
+    }
+    // A finished job is not run again by a later task.
+    run(3, "78");
+    assert_eq!(invocations(&dir, 3), 1);
+    assert!(log(3).unwrap().contains("finished in another launcher"));
+}

@@ -3,13 +3,15 @@
 
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
+use regnet_core::config::Config;
 use regnet_core::spec::NetSpec;
 use regnet_nn::Model;
 
-use crate::loss::{smooth_one_hot, soft_cross_entropy, targets_tensor};
-use crate::optimizer::{Sgd, SgdConfig};
+use crate::loss::{smooth_one_hot, targets_tensor};
+use crate::optimizer::TrainOptimizer;
+use crate::train_step::train_step;
+use crate::trainer::TrainError;
 
 /// Per-iteration times in seconds.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -73,26 +75,21 @@ pub fn time_forward(
     times
 }
 
-/// Training-step time (forward, loss, backward, SGD update) on random data, on `device`
-/// (made autodiff here).
+/// Training-step time of [`train_step`] (forward, loss, backward, and an update by the
+/// optimizer `OPTIM.OPTIMIZER` names, with its config) on random data, on `device` (made
+/// autodiff here). As pycls's `compute_time_train`, this is one replica's step: `batch` is
+/// the per-GPU batch, in one micro-batch.
 pub fn time_train_step(
+    cfg: &Config,
     spec: &NetSpec,
     device: &Device,
-    batch: usize,
-    size: usize,
+    [batch, size]: [usize; 2],
     warmup: usize,
     iters: usize,
-) -> Result<Times, regnet_nn::WeightsError> {
+) -> Result<Times, TrainError> {
     let device = device.clone().autodiff();
     let mut model = Model::init(spec, 0, false, &device)?;
-    let mut sgd = Sgd::new(SgdConfig {
-        momentum: 0.9,
-        dampening: 0.0,
-        nesterov: true,
-        weight_decay: 5e-5,
-        bn_weight_decay: 5e-5,
-        bias_weight_decay: 5e-5,
-    });
+    let mut optimizer = TrainOptimizer::from_config(cfg);
     let c = spec.in_channels;
     let x = Tensor::<4>::random(
         [batch, c, size, size],
@@ -111,9 +108,16 @@ pub fn time_train_step(
     let mut times = Times::default();
     for i in 0..warmup + iters {
         let t = Instant::now();
-        let loss = soft_cross_entropy(model.forward(x.clone()), y.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = sgd.step(model, grads, 0.01);
+        // The rate does not change the work; a small one keeps the weights finite.
+        let step = train_step(
+            model,
+            &mut optimizer,
+            (x.clone(), y.clone()),
+            0.01,
+            1,
+            |_, _, _| Ok(()),
+        )?;
+        model = step.model;
         let _ = model.fc.weight.val().into_data();
         if i >= warmup {
             times.seconds.push(t.elapsed().as_secs_f64());

@@ -1,16 +1,18 @@
 //! Two SGD steps of the tiny CIFAR AnyNet in train mode against PyTorch: logits, loss,
 //! gradients, momentum buffers, and the whole updated state (weights and BN running
-//! statistics), within 1e-4.
+//! statistics), within 1e-4. The steps are the trainer's own [`train_step`].
 
 use std::path::PathBuf;
 
 use burn::optim::GradientsParams;
+use regnet_core::config::Config;
 use regnet_core::spec::{AnyNet, Arch, NetSpec, Stage};
 use regnet_nn::conv::{from_tensor, to_tensor};
 use regnet_nn::layers::BnSettings;
 use regnet_nn::{Model, StateDict, weights};
-use regnet_train::loss::{smooth_one_hot, soft_cross_entropy, targets_tensor};
-use regnet_train::optimizer::{Sgd, SgdConfig};
+use regnet_train::loss::{smooth_one_hot, targets_tensor};
+use regnet_train::optimizer::{SgdConfig, TrainOptimizer};
+use regnet_train::train_step::train_step;
 
 fn fixture_path() -> PathBuf {
     let dir = std::env::var("REGNET_REFERENCE")
@@ -102,65 +104,67 @@ fn two_sgd_steps_match_pytorch() {
     }
     let mut model =
         Model::from_state_dict(&spec(), &init, BnSettings::default(), &dev, "fixture").unwrap();
-    let mut sgd = Sgd::new(SgdConfig {
-        momentum: 0.9,
-        dampening: 0.0,
-        nesterov: true,
-        weight_decay: 5e-5,
-        bn_weight_decay: 5e-5,
-        bias_weight_decay: 5e-5,
-    });
+    // The fixture's optimizer, from a pycls config: SGD, momentum 0.9, Nesterov, decay 5e-5
+    // on every parameter.
+    let mut cfg = Config::default();
+    cfg.merge_overrides(&["OPTIM.WEIGHT_DECAY", "5e-5"])
+        .unwrap();
+    assert_eq!(
+        SgdConfig::from_config(&cfg),
+        SgdConfig {
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: true,
+            weight_decay: 5e-5,
+            bn_weight_decay: 5e-5,
+            bias_weight_decay: 5e-5,
+        }
+    );
+    let mut optimizer = TrainOptimizer::from_config(&cfg);
     for step in ["", "step2."] {
         let x = to_tensor::<4>(all.get(&format!("{step}input")).unwrap(), &dev);
         let y = labels(&path, &format!("{step}labels"));
-        let logits = model.forward(x);
+        let targets = targets_tensor(smooth_one_hot(&y, 10, 0.0), y.len(), 10, &dev);
+        // Gradients by pycls name, as the step hands them to the optimizer.
+        let mut got_grads = StateDict::default();
+        let out = train_step(
+            model,
+            &mut optimizer,
+            (x, targets),
+            0.1,
+            1,
+            |m, _, grads| {
+                m.clone().map_params(&mut Collect(grads, &mut got_grads));
+                Ok(())
+            },
+        )
+        .unwrap();
+        model = out.model;
         let want_logits = all.get(&format!("{step}logits")).unwrap();
-        let got_logits = from_tensor(logits.clone());
-        let d = got_logits
+        let d = out
+            .logits
             .data
             .iter()
             .zip(&want_logits.data)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
+        assert_eq!(out.logits.shape, want_logits.shape, "{step}logits");
         assert!(d < 1e-4, "{step}logits: max |diff| {d}");
-        let targets = targets_tensor(smooth_one_hot(&y, 10, 0.0), y.len(), 10, &dev);
-        let loss = soft_cross_entropy(logits, targets);
-        let got_loss: f32 = loss.clone().into_scalar();
         let want_loss = all.get(&format!("{step}loss")).unwrap().data[0];
         assert!(
-            (got_loss - want_loss).abs() < 1e-4,
-            "{step}loss {got_loss} vs {want_loss}"
+            (out.loss - want_loss).abs() < 1e-4,
+            "{step}loss {} vs {want_loss}",
+            out.loss
         );
-
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        // Gradients by pycls name.
-        let mut got_grads = StateDict::default();
-        struct Collect<'a>(&'a GradientsParams, &'a mut StateDict);
-        impl regnet_nn::model::ParamMapper for Collect<'_> {
-            fn map<const D: usize>(
-                &mut self,
-                name: &str,
-                _: regnet_nn::model::Role,
-                p: burn::module::Param<burn::tensor::Tensor<D>>,
-            ) -> burn::module::Param<burn::tensor::Tensor<D>> {
-                if let Some(g) = self.0.get::<D>(p.id) {
-                    self.1.insert(name, from_tensor(g));
-                }
-                p
-            }
-        }
-        model = model.map_params(&mut Collect(&grads, &mut got_grads));
         assert_close(
             &format!("{step}grad"),
             &got_grads,
             &prefixed(&all, &format!("{step}grad.")),
             1e-4,
         );
-
-        model = sgd.step(model, grads, 0.1);
         assert_close(
             &format!("{step}momentum_buffer"),
-            &sgd.buffers(),
+            &optimizer.state(),
             &prefixed(&all, &format!("{step}momentum_buffer.")),
             1e-4,
         );
@@ -170,5 +174,22 @@ fn two_sgd_steps_match_pytorch() {
             &prefixed(&all, &format!("{step}updated.")),
             1e-4,
         );
+    }
+}
+
+/// Collects the gradient of every parameter by its pycls name.
+struct Collect<'a>(&'a GradientsParams, &'a mut StateDict);
+
+impl regnet_nn::model::ParamMapper for Collect<'_> {
+    fn map<const D: usize>(
+        &mut self,
+        name: &str,
+        _: regnet_nn::model::Role,
+        p: burn::module::Param<burn::tensor::Tensor<D>>,
+    ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+        if let Some(g) = self.0.get::<D>(p.id) {
+            self.1.insert(name, from_tensor(g));
+        }
+        p
     }
 }

@@ -1,9 +1,10 @@
 //! `regnet info`: a model's stages, widths and complexity.
 
 use anyhow::Result;
-use regnet_core::complexity::{try_complexity, try_layer_complexity};
+use regnet_core::complexity::{Complexity, LayerComplexity, try_complexity, try_layer_complexity};
 use regnet_core::network::Network;
-use regnet_core::spec::Arch;
+use regnet_core::regnet::RegNet;
+use regnet_core::spec::{Arch, NetSpec};
 use serde_json::json;
 
 use crate::model_args::ModelArgs;
@@ -25,6 +26,18 @@ fn human(n: u64, unit: f64, suffix: &str) -> String {
     format!("{:.3}{suffix}", n as f64 / unit)
 }
 
+/// Everything `regnet info` prints, computed once for both output forms.
+struct Info<'a> {
+    title: String,
+    name: Option<&'a str>,
+    model_type: &'static str,
+    im: usize,
+    spec: NetSpec,
+    net: Network,
+    cx: Complexity,
+    layers: Option<Vec<LayerComplexity>>,
+}
+
 /// Runs `regnet info`.
 pub fn run(args: Args) -> Result<()> {
     let cfg = args.model.config()?;
@@ -36,76 +49,117 @@ pub fn run(args: Args) -> Result<()> {
         true => Some(try_layer_complexity(&net, im, im)?),
         false => None,
     };
-    let regnet = match &spec.arch {
-        Arch::RegNet(r) => Some((r, r.widths()?)),
-        _ => None,
-    };
     let model_type = match &spec.arch {
         Arch::AnyNet(_) => "anynet",
         Arch::RegNet(_) => "regnet",
         Arch::EffNet(_) => "effnet",
     };
-
+    let name = args.model.model_name();
+    let info = Info {
+        title: name.map_or_else(|| cfg.origin.to_string(), str::to_string),
+        name,
+        model_type,
+        im,
+        spec,
+        net,
+        cx,
+        layers,
+    };
     if args.json {
-        let mut out = json!({
-            "model": args.model.model_name(),
-            "model_type": model_type,
-            "flops": cx.flops,
-            "params": cx.params,
-            "acts": cx.acts,
-            "im_size": im,
-            "num_classes": spec.num_classes,
-            "in_channels": spec.in_channels,
-            "activation": spec.activation.name(),
-            "stages": net.stages,
-            "spec": spec,
-            "warnings": net.warnings,
-        });
-        if let Some((r, w)) = &regnet {
-            out["regnet"] = json!({
-                "depth": r.depth, "w0": r.w0, "wa": r.wa, "wm": r.wm, "group_w": r.group_w,
-                "bot_mul": r.bot_mul, "se_r": r.se_r, "rounding": r.rounding,
-                "ws_cont": w.ws_cont, "ws_all": w.ws_all,
-                "num_stages": w.num_stages, "total_stages": w.total_stages,
-            });
-        }
-        if let Some(layers) = &layers {
-            out["layers"] = serde_json::to_value(layers)?;
-        }
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        print_json(&info)
+    } else {
+        print_text(&info)
     }
+}
 
-    let title = args
-        .model
-        .model_name()
-        .map(str::to_string)
-        .unwrap_or_else(|| cfg.origin.to_string());
+fn print_json(info: &Info) -> Result<()> {
+    let (spec, net, cx) = (&info.spec, &info.net, &info.cx);
+    let mut out = json!({
+        "model": info.name,
+        "model_type": info.model_type,
+        "flops": cx.flops,
+        "params": cx.params,
+        "acts": cx.acts,
+        "im_size": info.im,
+        "num_classes": spec.num_classes,
+        "in_channels": spec.in_channels,
+        "activation": spec.activation.name(),
+        "stages": net.stages,
+        "spec": spec,
+        "warnings": net.warnings,
+    });
+    if let Arch::RegNet(r) = &spec.arch {
+        let w = r.widths()?;
+        out["regnet"] = json!({
+            "depth": r.depth, "w0": r.w0, "wa": r.wa, "wm": r.wm, "group_w": r.group_w,
+            "bot_mul": r.bot_mul, "se_r": r.se_r, "rounding": r.rounding,
+            "ws_cont": w.ws_cont, "ws_all": w.ws_all,
+            "num_stages": w.num_stages, "total_stages": w.total_stages,
+        });
+    }
+    if let Some(layers) = &info.layers {
+        out["layers"] = serde_json::to_value(layers)?;
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn print_text(info: &Info) -> Result<()> {
+    let (spec, cx, im) = (&info.spec, &info.cx, info.im);
     println!(
-        "{title}: {model_type}, input {}x{im}x{im}, {} classes, {}",
+        "{}: {}, input {}x{im}x{im}, {} classes, {}",
+        info.title,
+        info.model_type,
         spec.in_channels,
         spec.num_classes,
         spec.activation.name()
     );
-    if let Some((r, w)) = &regnet {
-        println!(
-            "RegNet d={} w0={} wa={} wm={} g={} b={} se_r={} ({} rounding), {} of {} possible stages",
-            r.depth,
-            r.w0,
-            r.wa,
-            r.wm,
-            r.group_w,
-            r.bot_mul,
-            r.se_r,
-            r.rounding.name(),
-            w.num_stages,
-            w.total_stages
-        );
-        let cont: Vec<String> = w.ws_cont.iter().map(|u| format!("{u:.1}")).collect();
-        let quant: Vec<String> = w.ws_all.iter().map(|u| u.to_string()).collect();
-        println!("  per-block widths, continuous: {}", cont.join(" "));
-        println!("  per-block widths, quantized:  {}", quant.join(" "));
+    if let Arch::RegNet(r) = &spec.arch {
+        print_regnet(r)?;
     }
+    print_stages(&info.net);
+    println!(
+        "\nflops {} ({})  params {} ({})  acts {} ({})",
+        human(cx.flops, 1e9, " GF"),
+        cx.flops,
+        human(cx.params, 1e6, " M"),
+        cx.params,
+        human(cx.acts, 1e6, " M"),
+        cx.acts
+    );
+    for w in &info.net.warnings {
+        println!("warning: {w}");
+    }
+    if let Some(layers) = &info.layers {
+        print_layers(layers);
+    }
+    Ok(())
+}
+
+/// The RegNet parameters and the per-block widths before and after quantization.
+fn print_regnet(r: &RegNet) -> Result<()> {
+    let w = r.widths()?;
+    println!(
+        "RegNet d={} w0={} wa={} wm={} g={} b={} se_r={} ({} rounding), {} of {} possible stages",
+        r.depth,
+        r.w0,
+        r.wa,
+        r.wm,
+        r.group_w,
+        r.bot_mul,
+        r.se_r,
+        r.rounding.name(),
+        w.num_stages,
+        w.total_stages
+    );
+    let cont: Vec<String> = w.ws_cont.iter().map(|u| format!("{u:.1}")).collect();
+    let quant: Vec<String> = w.ws_all.iter().map(|u| u.to_string()).collect();
+    println!("  per-block widths, continuous: {}", cont.join(" "));
+    println!("  per-block widths, quantized:  {}", quant.join(" "));
+    Ok(())
+}
+
+fn print_stages(net: &Network) {
     println!(
         "\n{:<6} {:>5} {:>6} {:>6} {:>7} {:>6} {:>7} {:>6} {:>5} {:>6}",
         "stage",
@@ -134,36 +188,24 @@ pub fn run(args: Args) -> Result<()> {
             s.kernel
         );
     }
+}
+
+fn print_layers(layers: &[LayerComplexity]) {
     println!(
-        "\nflops {} ({})  params {} ({})  acts {} ({})",
-        human(cx.flops, 1e9, " GF"),
-        cx.flops,
-        human(cx.params, 1e6, " M"),
-        cx.params,
-        human(cx.acts, 1e6, " M"),
-        cx.acts
+        "\n{:<24} {:<14} {:>6} {:>6} {:>9} {:>13} {:>10} {:>10}",
+        "layer", "kind", "w_in", "w_out", "out", "flops", "params", "acts"
     );
-    for w in &net.warnings {
-        println!("warning: {w}");
-    }
-    if let Some(layers) = layers {
+    for l in layers {
         println!(
-            "\n{:<24} {:<14} {:>6} {:>6} {:>9} {:>13} {:>10} {:>10}",
-            "layer", "kind", "w_in", "w_out", "out", "flops", "params", "acts"
+            "{:<24} {:<14} {:>6} {:>6} {:>9} {:>13} {:>10} {:>10}",
+            l.name,
+            l.kind,
+            l.w_in,
+            l.w_out,
+            format!("{}x{}", l.h, l.w),
+            l.flops,
+            l.params,
+            l.acts
         );
-        for l in layers {
-            println!(
-                "{:<24} {:<14} {:>6} {:>6} {:>9} {:>13} {:>10} {:>10}",
-                l.name,
-                l.kind,
-                l.w_in,
-                l.w_out,
-                format!("{}x{}", l.h, l.w),
-                l.flops,
-                l.params,
-                l.acts
-            );
-        }
     }
-    Ok(())
 }

@@ -1,4 +1,5 @@
-//! `regnet test`: top-1 and top-5 error of weights on the config's test split.
+//! `regnet test`: top-1 and top-5 error of weights on the config's test split; the weights
+//! are `TEST.WEIGHTS`, as in pycls, or `--weights`.
 
 use anyhow::Result;
 use regnet_nn::weights::Which;
@@ -12,9 +13,10 @@ use crate::model_args::ModelArgs;
 pub struct Args {
     #[command(flatten)]
     model: ModelArgs,
-    /// Weights: a checkpoint, regnet safetensors, pycls/timm/torchvision files.
+    /// Weights: a checkpoint, regnet safetensors, pycls/timm/torchvision files (a shortcut
+    /// for `TEST.WEIGHTS FILE`, and wins over it).
     #[arg(long)]
-    weights: String,
+    weights: Option<String>,
     /// Test the EMA weights of a checkpoint.
     #[arg(long)]
     ema: bool,
@@ -37,13 +39,14 @@ pub fn run(args: Args) -> Result<()> {
         cfg.model.ty = String::new();
     }
     let which = if args.ema { Which::Ema } else { Which::Model };
-    let s = trainer::test(&cfg, &args.weights, which, args.json)?;
+    let weights = trainer::test_weights(&cfg, args.weights.as_deref())?;
+    let s = trainer::test(&cfg, weights, which, args.json)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
         println!(
             "{}: top-1 error {:.2}%, top-5 error {:.2}% on {} images of {} ({:.1} s)",
-            args.weights, s.top1_err, s.top5_err, s.images, cfg.test.dataset, s.seconds
+            weights, s.top1_err, s.top5_err, s.images, cfg.test.dataset, s.seconds
         );
     }
     Ok(())

@@ -105,9 +105,11 @@ pub fn run(args: Args) -> Result<()> {
         Some((
             batch,
             size,
-            time_train_step(&spec, &dev, batch, size, warmup, iters)?,
+            time_train_step(&cfg, &spec, &dev, [batch, size], warmup, iters)?,
         ))
     };
+    // The optimizer of the config (OPTIM.OPTIMIZER) is the one timed.
+    let optimizer = cfg.optim.optimizer.name();
     if args.json {
         let mut out = json!({
             "test_fw_time": fw.median(),
@@ -123,6 +125,7 @@ pub fn run(args: Args) -> Result<()> {
             out["train_step_times"] = json!(t.seconds);
             out["train_batch_size"] = json!(b);
             out["train_im_size"] = json!(s);
+            out["train_optimizer"] = json!(optimizer);
         }
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -133,7 +136,7 @@ pub fn run(args: Args) -> Result<()> {
         );
         if let Some((b, s, t)) = train {
             println!(
-                "train step (fw+bw+SGD), batch {b} at {s}: median {:.1} ms, mean {:.1} ms",
+                "train step (fw+bw+{optimizer}), batch {b} at {s}: median {:.1} ms, mean {:.1} ms",
                 t.median() * 1e3,
                 t.mean() * 1e3
             );

@@ -7,11 +7,13 @@
 //!
 //! - Train: [`random_sized_crop_box`] (area 8%-100%, ratio 3/4-4/3, 10 attempts, else
 //!   `scale_and_center_crop(im, size, size)`) resized to `size x size`; horizontal flip with
-//!   probability 0.5; lighting noise `normal(0, pca_std)` along ImageNet's RGB principal
-//!   components; colour normalization.
+//!   probability 0.5; the `TRAIN.AUGMENT` policy if any ([`augment_float`]: to 8 bits, PIL's
+//!   ops, back to floats); lighting noise `normal(0, pca_std)` along ImageNet's RGB
+//!   principal components; colour normalization.
 //! - Test: [`scale_and_center_crop`] (short side to `TEST.IM_SIZE`, centre crop
 //!   `TRAIN.IM_SIZE`); colour normalization.
 
+use super::augment::{AugmentPolicy, augment_float};
 use super::ops::{
     horizontal_flip, lighting_shift, normal, normalize, random_sized_crop_box,
     scale_and_center_crop, uniform,
@@ -52,6 +54,8 @@ pub struct ImageNetTransform {
     test_im_size: Option<usize>,
     pca_std: f64,
     order: ChannelOrder,
+    /// `TRAIN.AUGMENT` (training only).
+    augment: Option<AugmentPolicy>,
 }
 
 impl ImageNetTransform {
@@ -62,7 +66,14 @@ impl ImageNetTransform {
             test_im_size: None,
             pca_std,
             order,
+            augment: None,
         }
+    }
+
+    /// The training transform with `TRAIN.AUGMENT`'s policy applied after the flip, where
+    /// pycls applies it.
+    pub fn with_augment(self, augment: Option<AugmentPolicy>) -> Self {
+        ImageNetTransform { augment, ..self }
     }
 
     /// The test transform: scale the short side to `test_im_size` (`TEST.IM_SIZE`), crop
@@ -81,6 +92,7 @@ impl ImageNetTransform {
             test_im_size: Some(test_im_size),
             pca_std: 0.0,
             order,
+            augment: None,
         })
     }
 
@@ -125,6 +137,9 @@ impl Transform for ImageNetTransform {
         if self.test_im_size.is_none() {
             if uniform(rng, 0.0, 1.0) < 0.5 {
                 im = horizontal_flip(&im);
+            }
+            if let Some(policy) = &self.augment {
+                im = augment_float(&im, policy, rng);
             }
             let alpha = std::array::from_fn(|_| normal(rng, self.pca_std));
             let s = lighting_shift(alpha, IMAGENET_EIG_VALS, IMAGENET_EIG_VECS);

@@ -256,45 +256,49 @@ mod tests {
     /// multiple of the vector width and data with a large mean (cancellation-prone).
     #[test]
     fn matches_an_f64_reference() {
-        for &(n, c, hw) in &[
-            (4usize, 3usize, 37usize),
-            (2, 5, 49),
-            (3, 2, 16),
-            (1, 1, 1),
-            (40, 2, 150),
-        ] {
-            let g = BnGeom { n, c, hw };
-            let len = n * c * hw;
-            let x: Vec<f32> = (0..len)
-                .map(|i| 5.0 + ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * (1 + i % 3) as f32)
-                .collect();
-            let dy: Vec<f32> = (0..len)
-                .map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.1)
-                .collect();
-            let gamma: Vec<f32> = (0..c).map(|i| 0.5 + i as f32 * 0.25).collect();
-            let (mean, var) = stats(&x, &g);
-            let cnt = (n * hw) as f64;
-            let (dx, dgamma, dbeta) = backward_train(&x, &dy, &gamma, &mean, &var, 1e-5, &g);
-            for ch in 0..c {
-                let idx: Vec<usize> = (0..n).flat_map(|s| g.plane(s, ch)).collect();
-                let m = idx.iter().map(|&i| x[i] as f64).sum::<f64>() / cnt;
-                let v = idx.iter().map(|&i| (x[i] as f64 - m).powi(2)).sum::<f64>() / cnt;
-                assert!((mean[ch] as f64 - m).abs() < 1e-5, "mean {g:?}");
-                assert!((var[ch] as f64 - v).abs() < 1e-5, "var {g:?}");
-                let inv = 1.0 / (v + 1e-5).sqrt();
-                let db: f64 = idx.iter().map(|&i| dy[i] as f64).sum();
-                let dg: f64 = idx
-                    .iter()
-                    .map(|&i| dy[i] as f64 * (x[i] as f64 - m) * inv)
-                    .sum();
-                assert!((dbeta[ch] as f64 - db).abs() < 1e-4, "dbeta {g:?}");
-                assert!((dgamma[ch] as f64 - dg).abs() < 1e-4, "dgamma {g:?}");
-                for &i in &idx {
-                    let xhat = (x[i] as f64 - m) * inv;
-                    let want = gamma[ch] as f64 * inv / cnt * (cnt * dy[i] as f64 - db - xhat * dg);
-                    assert!((dx[i] as f64 - want).abs() < 1e-4, "dx[{i}] {g:?}");
+        // Every SIMD copy of the loops (portable, AVX2, AVX-512) that this CPU runs.
+        crate::kernels::simd::for_each_level(|_| {
+            for &(n, c, hw) in &[
+                (4usize, 3usize, 37usize),
+                (2, 5, 49),
+                (3, 2, 16),
+                (1, 1, 1),
+                (40, 2, 150),
+            ] {
+                let g = BnGeom { n, c, hw };
+                let len = n * c * hw;
+                let x: Vec<f32> = (0..len)
+                    .map(|i| 5.0 + ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * (1 + i % 3) as f32)
+                    .collect();
+                let dy: Vec<f32> = (0..len)
+                    .map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.1)
+                    .collect();
+                let gamma: Vec<f32> = (0..c).map(|i| 0.5 + i as f32 * 0.25).collect();
+                let (mean, var) = stats(&x, &g);
+                let cnt = (n * hw) as f64;
+                let (dx, dgamma, dbeta) = backward_train(&x, &dy, &gamma, &mean, &var, 1e-5, &g);
+                for ch in 0..c {
+                    let idx: Vec<usize> = (0..n).flat_map(|s| g.plane(s, ch)).collect();
+                    let m = idx.iter().map(|&i| x[i] as f64).sum::<f64>() / cnt;
+                    let v = idx.iter().map(|&i| (x[i] as f64 - m).powi(2)).sum::<f64>() / cnt;
+                    assert!((mean[ch] as f64 - m).abs() < 1e-5, "mean {g:?}");
+                    assert!((var[ch] as f64 - v).abs() < 1e-5, "var {g:?}");
+                    let inv = 1.0 / (v + 1e-5).sqrt();
+                    let db: f64 = idx.iter().map(|&i| dy[i] as f64).sum();
+                    let dg: f64 = idx
+                        .iter()
+                        .map(|&i| dy[i] as f64 * (x[i] as f64 - m) * inv)
+                        .sum();
+                    assert!((dbeta[ch] as f64 - db).abs() < 1e-4, "dbeta {g:?}");
+                    assert!((dgamma[ch] as f64 - dg).abs() < 1e-4, "dgamma {g:?}");
+                    for &i in &idx {
+                        let xhat = (x[i] as f64 - m) * inv;
+                        let want =
+                            gamma[ch] as f64 * inv / cnt * (cnt * dy[i] as f64 - db - xhat * dg);
+                        assert!((dx[i] as f64 - want).abs() < 1e-4, "dx[{i}] {g:?}");
+                    }
                 }
             }
-        }
+        });
     }
 }

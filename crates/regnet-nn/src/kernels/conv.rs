@@ -15,7 +15,9 @@
 //! The unfolding copies rows, or gathers through a table of tap offsets on small and strided
 //! feature maps ([`super::unfold`]). Depthwise convolutions (one channel per group) use
 //! direct loops instead: their GEMMs would have a single row. 1x1 convolutions multiply
-//! straight from NCHW, gathering chunks of samples first on maps of a few pixels.
+//! straight from NCHW, gathering chunks of samples first on maps of a few pixels. Grouped
+//! stride-1 convolutions with whole blocks of 8 outputs per group run the direct kernels of
+//! [`super::direct`] instead, on AVX-512 CPUs and maps at least 4 wide.
 
 use std::cell::RefCell;
 
@@ -23,6 +25,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::abt::{Rows, gemm_abt};
+use super::direct;
 use super::unfold::{COL2IM_MIN_ROW, IM2COL_MIN_ROW, Unfold};
 
 thread_local! {
@@ -79,7 +82,7 @@ impl ConvGeom {
     pub(super) fn cig(&self) -> usize {
         self.ci / self.g
     }
-    fn cog(&self) -> usize {
+    pub(super) fn cog(&self) -> usize {
         self.co / self.g
     }
     /// Rows of the unfolded input: `cig * k * k`.
@@ -284,6 +287,10 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         depthwise_forward(x, wt, g, &mut y);
         return y;
     }
+    if direct::pays_off(g) {
+        direct::forward(x, wt, g, &mut y);
+        return y;
+    }
     if g.is_pointwise() {
         // Y_n[co, P] = W[co, ci] * X_n[ci, P], straight from and into NCHW.
         let (ci, co, pix) = (g.ci, g.co, g.pixels());
@@ -375,6 +382,10 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         depthwise_backward_data(dy, wt, g, &mut dx);
         return dx;
     }
+    if direct::pays_off(g) && direct::applies_backward_data(g) {
+        direct::backward_data(dy, wt, g, &mut dx);
+        return dx;
+    }
     if g.is_pointwise() {
         // dX_n[ci, P] = W^T[ci, co] * dY_n[co, P].
         let (ci, co, pix) = (g.ci, g.co, g.pixels());
@@ -452,6 +463,9 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     }
     if g.is_pointwise() {
         return pointwise_backward_weight(x, dy, g);
+    }
+    if direct::pays_off(g) {
+        return direct::backward_weight(x, dy, g);
     }
     let (cog, kd, pix) = (g.cog(), g.kdim(), g.pixels());
     let nc = g.chunk();
@@ -818,6 +832,9 @@ mod tests {
             (2, 16, 16, 11, 9, 3, 2, 2),
             (3, 16, 24, 18, 18, 3, 1, 2),
             (2, 8, 6, 17, 16, 1, 1, 1),
+            // Grouped, stride 1, whole blocks of 8 outputs: the direct kernels.
+            (3, 16, 32, 6, 6, 3, 1, 2),
+            (2, 32, 32, 4, 5, 3, 1, 2),
         ] {
             v.push(ConvGeom {
                 n,
@@ -836,72 +853,76 @@ mod tests {
 
     #[test]
     fn forward_matches_the_definition() {
-        for g in geoms() {
-            let (xl, wl, _) = g.sizes();
-            let (x, wt) = (data(xl, 1), data(wl, 2));
-            let y = forward(&x, &wt, &g);
-            let want = reference(&x, &wt, &g);
-            for (a, b) in y.iter().zip(&want) {
-                assert!((*a as f64 - b).abs() < 1e-4, "{g:?}: {a} vs {b}");
+        crate::kernels::simd::for_each_level(|_| {
+            for g in geoms() {
+                let (xl, wl, _) = g.sizes();
+                let (x, wt) = (data(xl, 1), data(wl, 2));
+                let y = forward(&x, &wt, &g);
+                let want = reference(&x, &wt, &g);
+                for (a, b) in y.iter().zip(&want) {
+                    assert!((*a as f64 - b).abs() < 1e-4, "{g:?}: {a} vs {b}");
+                }
             }
-        }
+        });
     }
 
     /// The gradients are the adjoints of the forward map: <dy, conv(x, w)> is linear in both,
     /// so <dy, conv(x, w)> = <backward_data(dy), x> = <backward_weight(x, dy), w>.
     #[test]
     fn gradients_are_adjoints() {
-        for g in geoms() {
-            let (xl, wl, yl) = g.sizes();
-            let (x, wt, dy) = (data(xl, 1), data(wl, 2), data(yl, 3));
-            let y = forward(&x, &wt, &g);
-            let lhs = dot(&dy, &y);
-            let dx = backward_data(&dy, &wt, &g);
-            let dw = backward_weight(&x, &dy, &g);
-            let tol = 1e-3 * (1.0 + lhs.abs());
-            assert!(
-                (dot(&dx, &x) - lhs).abs() < tol,
-                "{g:?} dx: {} vs {lhs}",
-                dot(&dx, &x)
-            );
-            assert!(
-                (dot(&dw, &wt) - lhs).abs() < tol,
-                "{g:?} dw: {} vs {lhs}",
-                dot(&dw, &wt)
-            );
-            // And elementwise against finite weight perturbations of the reference.
-            let base: f64 = reference(&x, &wt, &g)
-                .iter()
-                .zip(&dy)
-                .map(|(a, b)| a * *b as f64)
-                .sum();
-            for idx in [0, wl / 2, wl - 1] {
-                let mut w2 = wt.clone();
-                w2[idx] += 1.0;
-                let bumped: f64 = reference(&x, &w2, &g)
+        crate::kernels::simd::for_each_level(|_| {
+            for g in geoms() {
+                let (xl, wl, yl) = g.sizes();
+                let (x, wt, dy) = (data(xl, 1), data(wl, 2), data(yl, 3));
+                let y = forward(&x, &wt, &g);
+                let lhs = dot(&dy, &y);
+                let dx = backward_data(&dy, &wt, &g);
+                let dw = backward_weight(&x, &dy, &g);
+                let tol = 1e-3 * (1.0 + lhs.abs());
+                assert!(
+                    (dot(&dx, &x) - lhs).abs() < tol,
+                    "{g:?} dx: {} vs {lhs}",
+                    dot(&dx, &x)
+                );
+                assert!(
+                    (dot(&dw, &wt) - lhs).abs() < tol,
+                    "{g:?} dw: {} vs {lhs}",
+                    dot(&dw, &wt)
+                );
+                // And elementwise against finite weight perturbations of the reference.
+                let base: f64 = reference(&x, &wt, &g)
                     .iter()
                     .zip(&dy)
                     .map(|(a, b)| a * *b as f64)
                     .sum();
-                assert!(
-                    (bumped - base - dw[idx] as f64).abs() < 1e-3,
-                    "{g:?} dw[{idx}]"
-                );
+                for idx in [0, wl / 2, wl - 1] {
+                    let mut w2 = wt.clone();
+                    w2[idx] += 1.0;
+                    let bumped: f64 = reference(&x, &w2, &g)
+                        .iter()
+                        .zip(&dy)
+                        .map(|(a, b)| a * *b as f64)
+                        .sum();
+                    assert!(
+                        (bumped - base - dw[idx] as f64).abs() < 1e-3,
+                        "{g:?} dw[{idx}]"
+                    );
+                }
+                // The same for input perturbations: the input gradient elementwise.
+                for idx in [0, xl / 3, (xl / 2 + 1).min(xl - 1), xl - 1] {
+                    let mut x2 = x.clone();
+                    x2[idx] += 1.0;
+                    let bumped: f64 = reference(&x2, &wt, &g)
+                        .iter()
+                        .zip(&dy)
+                        .map(|(a, b)| a * *b as f64)
+                        .sum();
+                    assert!(
+                        (bumped - base - dx[idx] as f64).abs() < 1e-3,
+                        "{g:?} dx[{idx}]"
+                    );
+                }
             }
-            // The same for input perturbations: the input gradient elementwise.
-            for idx in [0, xl / 3, (xl / 2 + 1).min(xl - 1), xl - 1] {
-                let mut x2 = x.clone();
-                x2[idx] += 1.0;
-                let bumped: f64 = reference(&x2, &wt, &g)
-                    .iter()
-                    .zip(&dy)
-                    .map(|(a, b)| a * *b as f64)
-                    .sum();
-                assert!(
-                    (bumped - base - dx[idx] as f64).abs() < 1e-3,
-                    "{g:?} dx[{idx}]"
-                );
-            }
-        }
+        });
     }
 }

@@ -4,5 +4,6 @@
 mod abt;
 pub mod batch_norm;
 pub mod conv;
-mod simd;
+mod direct;
+pub(crate) mod simd;
 mod unfold;
