@@ -7,7 +7,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use crate::epilogue::{self, Epilogue};
-use crate::packed::{self, PackedGemm};
+use crate::packed::{self, PackedGemm, SharedOut};
 use crate::simd::SimdLevel;
 
 /// Fewest rows of a tile: below this the weight packing per GEMM call costs more than the
@@ -95,10 +95,24 @@ impl Conv1x1 {
             self.tile(level, src, out, residual, Parallelism::None);
             return;
         }
+        if let (Some(p), SimdLevel::Avx512) = (&self.packed, level) {
+            let g = self.packed_gemm(p);
+            if rows < self.c_out {
+                // Fewer rows than channels (a 7x7 or 14x14 map at batch 1): the weights
+                // outweigh the input, so the threads share the panels, each streaming its
+                // part of the weights past every row (sharing the rows, each thread
+                // streamed all the weights, and 49 rows split 32 + 17).
+                Self::split_panels(&g, src, out, residual, threads);
+                return;
+            }
+            // Equal shares, a multiple of the thread count, so that no thread is left
+            // with an extra tile (7 tiles of 448 rows ran 4 against 3).
+            let per = rows.div_ceil(threads * MAX_TILE_ROWS);
+            self.split_rows(level, src, out, residual, rows.div_ceil(threads * per));
+            return;
+        }
         if rows < 2 * MIN_TILE_ROWS {
-            // Few rows (a 7x7 map at batch 1): one share of rows per thread, in multiples
-            // of 8 (the packed kernel's tile height), so that the packed kernel runs there
-            // too (gemm's own threading cannot use it). Each thread streams all weights.
+            // Few rows: one share of rows per thread, in multiples of 8.
             let share = rows.div_ceil(threads).next_multiple_of(8);
             self.split_rows(level, src, out, residual, share);
             return;
@@ -108,6 +122,38 @@ impl Conv1x1 {
             .next_multiple_of(64)
             .clamp(MIN_TILE_ROWS, MAX_TILE_ROWS);
         self.split_rows(level, src, out, residual, tile);
+    }
+
+    /// The packed kernel's view of this conv.
+    fn packed_gemm<'a>(&'a self, packed: &'a [f32]) -> PackedGemm<'a> {
+        PackedGemm {
+            packed,
+            bias: &self.bias,
+            c_in: self.c_in,
+            ep: self.ep,
+        }
+    }
+
+    /// All rows of `out`, its panels shared by the threads: twice as many runs of whole
+    /// panels as threads, so that a thread slowed by other load hands work to the other.
+    fn split_panels(
+        g: &PackedGemm,
+        src: &[f32],
+        out: &mut [f32],
+        residual: Option<&[f32]>,
+        threads: usize,
+    ) {
+        let c_out = g.bias.len();
+        let panels = c_out.div_ceil(packed::PANEL);
+        let tasks = (2 * threads).min(panels);
+        let dst = SharedOut::new(out);
+        (0..tasks).into_par_iter().for_each(|t| {
+            let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
+            let cols = p0 * packed::PANEL..(p1 * packed::PANEL).min(c_out);
+            // SAFETY: `out` stays borrowed until every task ends; the tasks' channel
+            // ranges are disjoint.
+            unsafe { packed::run_avx512(g, src, dst, residual, cols) };
+        });
     }
 
     /// `out` in tiles of `tile` rows shared by the threads.
@@ -144,13 +190,10 @@ impl Conv1x1 {
         debug_assert_eq!(src.len(), m * self.c_in);
         // Single-threaded tiles at AVX-512: the packed kernel, epilogue included.
         if let (Some(p), SimdLevel::Avx512, Parallelism::None) = (&self.packed, level, par) {
-            let g = PackedGemm {
-                packed: p,
-                bias: &self.bias,
-                c_in: self.c_in,
-                ep: self.ep,
-            };
-            if packed::run_avx512(&g, src, dst, residual) {
+            let g = self.packed_gemm(p);
+            let cols = 0..self.c_out;
+            // SAFETY: `dst` is borrowed mutably for the whole call: no other writer.
+            if unsafe { packed::run_avx512(&g, src, SharedOut::new(dst), residual, cols) } {
                 return;
             }
         }

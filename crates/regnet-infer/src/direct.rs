@@ -347,7 +347,7 @@ fn tap_pointers<const NB: usize>(
 
 /// Applies an optional activation to a vector.
 #[inline(always)]
-fn act_vec<V: Vf>(a: Option<Act>, v: V) -> V {
+pub(crate) fn act_vec<V: Vf>(a: Option<Act>, v: V) -> V {
     match a {
         None => v,
         Some(Act::Relu) => v.relu(),

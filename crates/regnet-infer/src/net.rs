@@ -384,7 +384,7 @@ impl CompiledNet {
             std::mem::swap(&mut a.x, &mut a.spare[3]);
             s = out;
         }
-        global_avg_pool(&a.x, n, s.h * s.w, s.c, &mut a.gate);
+        global_avg_pool(level, &a.x, n, s.h * s.w, s.c, &mut a.gate);
         let mut logits = vec![0.0; n * p.fc.c_out];
         p.fc.gemm_rows(level, &a.gate[..n * s.c], &mut logits, None);
         logits
@@ -448,7 +448,7 @@ impl CompiledNet {
                 Step::Se(se) => {
                     let buf = if src == 1 { &mut *t0 } else { &mut *t1 };
                     let hw = cur.h * cur.w;
-                    se.gates(buf, n, hw, &mut a.gate);
+                    se.gates(level, buf, n, hw, &mut a.gate);
                     se.apply(buf, n, hw, &a.gate);
                 }
             }

@@ -1,10 +1,13 @@
 //! The 1x1 convolution's own AVX-512 GEMM over weights packed once: panels of 32 output
-//! channels (`[c_in][32]`, a last panel of 16), a register tile of 8 pixels x 32 channels
-//! (16 accumulators), bias in the initial accumulators and the epilogue applied before the
-//! single store. The `gemm` crate re-packs the weights on every call and writes the tile
-//! back before the epilogue pass; this does neither.
+//! channels (`[c_in][32]`, a last panel of 16), register tiles of up to 8 pixels x 32
+//! channels (16 accumulators), bias in the initial accumulators and the epilogue applied
+//! before the single store. The `gemm` crate re-packs the weights on every call and writes
+//! the tile back before the epilogue pass; this does neither. Threads may share the rows
+//! (each streams every panel) or the panels (each streams every row): see `conv1x1.rs`.
 
-use crate::direct::store;
+use std::ops::Range;
+
+use crate::direct::act_vec;
 use crate::epilogue::Epilogue;
 use crate::vector::Vf;
 
@@ -12,7 +15,7 @@ use crate::vector::Vf;
 /// channels and 24 accumulators measured no faster).
 pub(crate) const PANEL: usize = 32;
 
-/// Rows per chunk: 64 rows of up to 1024 input channels (256 KiB) stay in L2.
+/// Most rows per chunk: 64 rows of up to 1024 input channels (256 KiB) stay in L2.
 const CHUNK: usize = 64;
 
 /// Packs a weight `[c_in][c_out]` (`c_out` a multiple of 16) into panels.
@@ -30,6 +33,29 @@ pub(crate) fn pack(w: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
     out
 }
 
+/// An output `[m][c_out]` that several threads write at once, each its own channels (a
+/// `&mut` slice per thread cannot express interleaved columns).
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: only a pointer and a length; `PackedGemm::run_cols`'s callers keep the channel
+// ranges of concurrent writers disjoint.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// Wraps `out`, which must outlive every use of the result.
+    pub fn new(out: &mut [f32]) -> Self {
+        SharedOut {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
+        }
+    }
+}
+
 /// `dst = epilogue(src x weight + bias)` for `src` `[m][c_in]` and `dst` `[m][c_out]`.
 pub(crate) struct PackedGemm<'a> {
     /// Packed weight (see [`pack`]).
@@ -43,53 +69,70 @@ pub(crate) struct PackedGemm<'a> {
 }
 
 impl PackedGemm<'_> {
-    /// Runs on all rows: chunks of [`CHUNK`] rows, each through every panel (a panel stays
-    /// in L2 while the chunk's rows, in L2 too, pass it 8 at a time, then 4, 2 and 1).
+    /// Runs on all rows, output channels `cols` only: chunks of at most [`CHUNK`] rows,
+    /// each through the panels of `cols` (a panel stays in L2 while the chunk's rows, in
+    /// L2 too, pass it up to 8 at a time).
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes, and no other thread may access channels `cols` of
+    /// its rows during the call.
     #[inline(always)]
-    pub fn run<V: Vf>(&self, src: &[f32], dst: &mut [f32], res: Option<&[f32]>) {
+    pub unsafe fn run_cols<V: Vf>(
+        &self,
+        src: &[f32],
+        dst: SharedOut,
+        res: Option<&[f32]>,
+        cols: Range<usize>,
+    ) {
         let c_out = self.bias.len();
-        let m = dst.len() / c_out;
+        let m = dst.len / c_out;
         assert!(src.len() == m * self.c_in && self.packed.len() == self.c_in * c_out);
-        assert!(res.is_none_or(|r| r.len() == dst.len()) && V::LANES == 16);
-        let mut r0 = 0;
-        while r0 < m {
-            let r1 = (r0 + CHUNK).min(m);
-            let mut c0 = 0;
-            while c0 + PANEL <= c_out {
+        assert!(res.is_none_or(|r| r.len() == dst.len) && V::LANES == 16);
+        assert!(cols.start.is_multiple_of(PANEL) && cols.end <= c_out);
+        assert!(cols.end.is_multiple_of(PANEL) || cols.end == c_out);
+        // Chunks of equal size, so that no chunk ends in a sliver of rows.
+        let chunks = m.div_ceil(CHUNK).max(1);
+        for i in 0..chunks {
+            let (r0, r1) = (m * i / chunks, m * (i + 1) / chunks);
+            let mut c0 = cols.start;
+            while c0 + PANEL <= cols.end {
                 self.rows::<V, 2>(src, [r0, r1], c0, dst, res);
                 c0 += PANEL;
             }
-            if c0 < c_out {
+            if c0 < cols.end {
                 self.rows::<V, 1>(src, [r0, r1], c0, dst, res);
             }
-            r0 = r1;
         }
     }
 
-    /// Rows `r0..r1` of the panel at `c0` (`NV` vectors wide).
+    /// Rows `r0..r1` of the panel at `c0` (`NV` vectors wide), in tiles of equal height
+    /// (up to 8): 49 rows run as 7 x 7, not 6 x 8 and a 1-row tile, whose two
+    /// accumulator chains wait on the FMA latency.
     #[inline(always)]
     fn rows<V: Vf, const NV: usize>(
         &self,
         src: &[f32],
-        [mut r, r1]: [usize; 2],
+        [r0, r1]: [usize; 2],
         c0: usize,
-        dst: &mut [f32],
+        dst: SharedOut,
         res: Option<&[f32]>,
     ) {
-        while r + 8 <= r1 {
-            self.tile::<V, 8, NV>(src, r, c0, dst, res);
-            r += 8;
-        }
-        while r + 4 <= r1 {
-            self.tile::<V, 4, NV>(src, r, c0, dst, res);
-            r += 4;
-        }
-        while r + 2 <= r1 {
-            self.tile::<V, 2, NV>(src, r, c0, dst, res);
-            r += 2;
-        }
-        if r < r1 {
-            self.tile::<V, 1, NV>(src, r, c0, dst, res);
+        let m = r1 - r0;
+        let tiles = m.div_ceil(8);
+        let mut r = r0;
+        for t in 0..tiles {
+            let h = m * (t + 1) / tiles - m * t / tiles;
+            match h {
+                8 => self.tile::<V, 8, NV>(src, r, c0, dst, res),
+                7 => self.tile::<V, 7, NV>(src, r, c0, dst, res),
+                6 => self.tile::<V, 6, NV>(src, r, c0, dst, res),
+                5 => self.tile::<V, 5, NV>(src, r, c0, dst, res),
+                4 => self.tile::<V, 4, NV>(src, r, c0, dst, res),
+                3 => self.tile::<V, 3, NV>(src, r, c0, dst, res),
+                2 => self.tile::<V, 2, NV>(src, r, c0, dst, res),
+                _ => self.tile::<V, 1, NV>(src, r, c0, dst, res),
+            }
+            r += h;
         }
     }
 
@@ -100,7 +143,7 @@ impl PackedGemm<'_> {
         src: &[f32],
         r0: usize,
         c0: usize,
-        dst: &mut [f32],
+        dst: SharedOut,
         res: Option<&[f32]>,
     ) {
         let (c_in, c_out) = (self.c_in, self.bias.len());
@@ -125,35 +168,58 @@ impl PackedGemm<'_> {
                 }
             }
         }
+        let last = (r0 + NB - 1) * c_out + c0 + width;
+        assert!(last <= dst.len && res.is_none_or(|r| last <= r.len()));
         for (v, acc) in acc.iter().enumerate() {
-            let at = r0 * c_out + c0 + v * V::LANES;
-            store::<V, NB>(self.ep, acc, at, c_out, dst, res);
+            for (r, a) in acc.iter().enumerate() {
+                let at = (r0 + r) * c_out + c0 + v * V::LANES;
+                let mut x = act_vec(self.ep.act, *a);
+                if let Some(rs) = res {
+                    // SAFETY: in bounds (asserted above).
+                    x = x.add(unsafe { V::load(rs.as_ptr().add(at)) });
+                }
+                x = act_vec(self.ep.act_after, x);
+                // SAFETY: in bounds (asserted above); channels c0..c0 + width of these rows
+                // are this caller's alone (`run_cols`'s contract).
+                unsafe { x.store(dst.ptr.add(at)) };
+            }
         }
     }
 }
 
-/// Runs `g` at AVX-512 (the caller checked the level; asserted). Returns false (doing
-/// nothing) on other targets.
-pub(crate) fn run_avx512(
+/// Runs `g` at AVX-512 on output channels `cols` (the caller checked the level; asserted).
+/// Returns false (doing nothing) on other targets.
+///
+/// # Safety
+/// As [`PackedGemm::run_cols`].
+pub(crate) unsafe fn run_avx512(
     g: &PackedGemm,
     src: &[f32],
-    dst: &mut [f32],
+    dst: SharedOut,
     res: Option<&[f32]>,
+    cols: Range<usize>,
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        fn v4(g: &PackedGemm, src: &[f32], dst: &mut [f32], res: Option<&[f32]>) {
-            g.run::<crate::vector::F32x16>(src, dst, res)
+        unsafe fn v4(
+            g: &PackedGemm,
+            src: &[f32],
+            dst: SharedOut,
+            res: Option<&[f32]>,
+            cols: Range<usize>,
+        ) {
+            // SAFETY: passed on from the caller.
+            unsafe { g.run_cols::<crate::vector::F32x16>(src, dst, res, cols) }
         }
         assert!(crate::simd::SimdLevel::Avx512.supported());
-        // SAFETY: the CPU has AVX-512 (asserted just above).
-        unsafe { v4(g, src, dst, res) };
+        // SAFETY: the CPU has AVX-512 (asserted just above); the rest is the caller's.
+        unsafe { v4(g, src, dst, res, cols) };
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (g, src, dst, res);
+        let _ = (g, src, dst, res, cols);
         false
     }
 }
@@ -171,10 +237,19 @@ mod tests {
     }
 
     /// The packed kernel (AVX-512) and gemm (other levels) against a plain sum, at every
-    /// level: row counts around the 8/4/2/1 blocks and the 64-row tiles, widths with and
-    /// without a 16-wide last panel, every epilogue.
+    /// level, on 3 threads: row counts around the tile heights and the 64-row chunks,
+    /// widths with and without a 16-wide last panel, threads sharing rows (many rows) and
+    /// panels (fewer rows than channels), every epilogue.
     #[test]
     fn one_by_one_matches_a_plain_sum_at_every_level() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a thread pool");
+        pool.install(check_against_plain_sums);
+    }
+
+    fn check_against_plain_sums() {
         let eps = [
             Epilogue::default(),
             Epilogue {
@@ -196,6 +271,9 @@ mod tests {
             (300, 24, 48),
             (135, 40, 16),
             (21, 8, 24),
+            (49, 64, 176),
+            (13, 160, 144),
+            (1100, 16, 32),
         ] {
             for ep in eps {
                 let w: Vec<f32> = (0..c_in * c_out).map(|i| val(i, 1)).collect();
@@ -225,6 +303,6 @@ mod tests {
                 }
             }
         }
-        assert!(cases >= 21);
+        assert!(cases >= 30);
     }
 }

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use crate::epilogue::{Act, activate, exp};
+use crate::simd::{SimdLevel, multiversion};
 
 /// Max pooling with "same" padding (padded positions never win, as in PyTorch).
 #[derive(Clone, Debug)]
@@ -50,25 +51,43 @@ impl MaxPool {
     }
 }
 
-/// Per-sample channel means of `x` (`[n, hw, c]`) into `out` (`[n, c]`).
-pub(crate) fn global_avg_pool(x: &[f32], n: usize, hw: usize, c: usize, out: &mut [f32]) {
+/// Per-sample channel means of `x` (`[n, hw, c]`) into `out` (`[n, c]`), one task per sample.
+pub(crate) fn global_avg_pool(
+    level: SimdLevel,
+    x: &[f32],
+    n: usize,
+    hw: usize,
+    c: usize,
+    out: &mut [f32],
+) {
     out[..n * c]
         .par_chunks_mut(c)
         .enumerate()
-        .for_each(|(b, o)| {
-            o.fill(0.0);
-            for px in x[b * hw * c..][..hw * c].chunks_exact(c) {
-                for (d, v) in o.iter_mut().zip(px) {
-                    *d += v;
-                }
-            }
-            let inv = 1.0 / hw as f32;
-            o.iter_mut().for_each(|v| *v *= inv);
-        });
+        .for_each(|(b, o)| mean_pixels(level, &x[b * hw * c..][..hw * c], o));
 }
+
+/// Channel means of one sample's pixels `x` (`[hw, c]`) into `o` (`[c]`).
+#[inline(always)]
+fn mean_pixels_imp(x: &[f32], o: &mut [f32]) {
+    o.fill(0.0);
+    for px in x.chunks_exact(o.len()) {
+        for (d, v) in o.iter_mut().zip(px) {
+            *d += v;
+        }
+    }
+    let inv = 1.0 / (x.len() / o.len().max(1)) as f32;
+    o.iter_mut().for_each(|v| *v *= inv);
+}
+
+multiversion!(
+    /// See `mean_pixels_imp` (at batch 1 an SE block's pool runs on one thread: at the
+    /// SIMD level, not the baseline's 4 lanes).
+    fn mean_pixels(x: &[f32], o: &mut [f32]) => mean_pixels_imp
+);
 
 /// `a . b` with 16 partial sums, so that it vectorizes (a single running sum stays scalar:
 /// the compiler may not reorder float additions); the SE gates of batch 1 ran scalar.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
@@ -107,22 +126,10 @@ pub(crate) struct SqueezeExcite {
 
 impl SqueezeExcite {
     /// The gates (`[n, c]`, in `gate`) of `x` (`[n, hw, c]`); `gate` must hold `n * c`.
-    pub fn gates(&self, x: &[f32], n: usize, hw: usize, gate: &mut [f32]) {
-        let c = self.c;
-        global_avg_pool(x, n, hw, c, gate);
-        for g in gate[..n * c].chunks_exact_mut(c) {
-            let s: Vec<f32> = (0..self.w_se)
-                .map(|j| {
-                    let w = &self.w1[j * c..][..c];
-                    let z = self.b1[j] + dot(w, g);
-                    activate(Some(self.act), z)
-                })
-                .collect();
-            for (i, gi) in g.iter_mut().enumerate() {
-                let w = &self.w2[i * self.w_se..][..self.w_se];
-                let z = self.b2[i] + dot(w, &s);
-                *gi = 1.0 / (1.0 + exp(-z));
-            }
+    pub fn gates(&self, level: SimdLevel, x: &[f32], n: usize, hw: usize, gate: &mut [f32]) {
+        global_avg_pool(level, x, n, hw, self.c, gate);
+        for g in gate[..n * self.c].chunks_exact_mut(self.c) {
+            excite(level, self, g);
         }
     }
 
@@ -143,3 +150,24 @@ impl SqueezeExcite {
             });
     }
 }
+
+/// The two FCs of `se` on one sample's pooled features `g`, replaced by its gates.
+#[inline(always)]
+fn excite_imp(se: &SqueezeExcite, g: &mut [f32]) {
+    let c = se.c;
+    let s: Vec<f32> = (0..se.w_se)
+        .map(|j| {
+            let z = se.b1[j] + dot(&se.w1[j * c..][..c], g);
+            activate(Some(se.act), z)
+        })
+        .collect();
+    for (i, gi) in g.iter_mut().enumerate() {
+        let z = se.b2[i] + dot(&se.w2[i * se.w_se..][..se.w_se], &s);
+        *gi = 1.0 / (1.0 + exp(-z));
+    }
+}
+
+multiversion!(
+    /// See `excite_imp` (serial at batch 1: at the SIMD level, not the baseline's).
+    fn excite(se: &SqueezeExcite, g: &mut [f32]) => excite_imp
+);

@@ -22,10 +22,10 @@ fn regnetx() {
 }
 
 /// A batch whose stem output exceeds the one-image threshold (65x65x32 values per image):
-/// the leading blocks run image by image, the rest on the whole batch.
+/// the leading blocks run image by image, the rest on the whole batch (even and odd batches).
 #[test]
 fn regnetx_batch_with_per_image_front() {
-    zoo("RegNetX-200MF", &[[2, 3, 130, 129]]);
+    zoo("RegNetX-200MF", &[[2, 3, 130, 129], [3, 3, 131, 130]]);
 }
 
 #[test]

@@ -32,17 +32,30 @@ fn main() {
         Distribution::Uniform(0.0, 1.0),
         &dev,
     );
-    let mut times = Vec::new();
-    for i in 0..iters + 3 {
-        let s = Instant::now();
-        let logits = model.forward(x.clone());
-        let loss = (t.clone() * log_softmax(logits, 1)).sum().neg();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        std::hint::black_box(grads);
-        if i >= 3 {
-            times.push(s.elapsed().as_secs_f64() * 1e3);
+    // ON_WORKER=1 runs the steps on a worker of rayon's pool, so that the kernels' parallel
+    // loops start from inside the pool instead of waking it from outside (a comparison aid).
+    let on_worker = std::env::var("ON_WORKER").is_ok_and(|v| v == "1");
+    let run = || {
+        let mut times = Vec::new();
+        for i in 0..iters + 3 {
+            let s = Instant::now();
+            let logits = model.forward(x.clone());
+            let loss = (t.clone() * log_softmax(logits, 1)).sum().neg();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            std::hint::black_box(grads);
+            if i >= 3 {
+                times.push(s.elapsed().as_secs_f64() * 1e3);
+            }
         }
-    }
+        times
+    };
+    let mut times = if on_worker {
+        let mut out = Vec::new();
+        rayon::scope(|_| out = run());
+        out
+    } else {
+        run()
+    };
     times.sort_by(f64::total_cmp);
     println!(
         "fw+bw median {:.2} ms (min {:.2})",

@@ -2,10 +2,14 @@
 //! norm goes through generic reductions and broadcasts that copy the activations several
 //! times.
 //!
-//! The reductions run channel by channel over all samples' planes at once (RegNet's planes
-//! are 4x4 to 28x28: per-plane calls cost more than the sums), with f32 partial sums in
-//! [`LANES`] accumulators flushed into f64 every few thousand values; the elementwise loops
-//! run sample by sample. All are compiled for AVX2 too and picked at run time.
+//! The statistics run channel by channel over all samples' planes at once, on the output
+//! the convolution has just written; the gradient sums, on activations saved long before,
+//! read the samples in memory order ([`per_channel`]). Both keep f32 partial sums in
+//! [`LANES`] accumulators flushed into f64 every few thousand values. The elementwise loops
+//! run sample by sample and skip zeroing their outputs. All are compiled for AVX2 and
+//! AVX-512 too and picked at run time.
+
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
@@ -31,6 +35,61 @@ impl BnGeom {
 
 /// Values summed in f32 lanes before the lanes are added into the f64 totals.
 const FLUSH: usize = 4096;
+
+/// Values per task of the reductions. The chunking depends on the shape only, never on
+/// the thread count, so that the sums come out the same on every machine.
+const TASK_VALUES: usize = 1 << 16;
+
+/// Sums `f` (`K` sums at once) over a plane's values paired with `y`'s: f32 lanes inside
+/// runs of [`FLUSH`] values, f64 across runs.
+#[inline(always)]
+fn plane_sums<const K: usize>(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> [f32; K]) -> [f64; K] {
+    let mut total = [0.0f64; K];
+    for (xr, yr) in x.chunks(FLUSH).zip(y.chunks(FLUSH)) {
+        let (mut acc, mut tail) = ([[0.0f32; LANES]; K], [0.0f32; K]);
+        let (mut xc, mut yc) = (xr.chunks_exact(LANES), yr.chunks_exact(LANES));
+        for (xs, ys) in (&mut xc).zip(&mut yc) {
+            for l in 0..LANES {
+                let v = f(xs[l], ys[l]);
+                for k in 0..K {
+                    acc[k][l] += v[k];
+                }
+            }
+        }
+        for (xv, yv) in xc.remainder().iter().zip(yc.remainder()) {
+            let v = f(*xv, *yv);
+            for k in 0..K {
+                tail[k] += v[k];
+            }
+        }
+        for k in 0..K {
+            total[k] += reduce(acc[k], tail[k]) as f64;
+        }
+    }
+    total
+}
+
+/// Adds per-channel sums of `f(x, y, m[c])` over whole samples (`c` planes of `hw` values
+/// each) into `acc`. `f` must stay small: it is inlined into each SIMD copy.
+#[inline(always)]
+fn add_sample_sums<const K: usize>(
+    x: &[f32],
+    y: &[f32],
+    (hw, m): (usize, &[f32]),
+    acc: &mut [[f64; K]],
+    f: impl Fn(f32, f32, f32) -> [f32; K],
+) {
+    let per = acc.len() * hw;
+    for (xn, yn) in x.chunks_exact(per).zip(y.chunks_exact(per)) {
+        let planes = xn.chunks_exact(hw).zip(yn.chunks_exact(hw));
+        for ((xp, yp), (a, &mc)) in planes.zip(acc.iter_mut().zip(m)) {
+            let v = plane_sums(xp, yp, |xv, yv| f(xv, yv, mc));
+            for k in 0..K {
+                a[k] += v[k];
+            }
+        }
+    }
+}
 
 /// The planes of channel `c`: `n` slices of `hw` values, `c * hw` apart.
 #[derive(Clone, Copy)]
@@ -86,22 +145,51 @@ multiversioned! {
 }
 
 multiversioned! {
-    /// `(sum dy, sum dy * (x - m))` over one channel.
-    fn channel_grad_sums(x: Channel, dy: Channel, m: f32) -> (f64, f64) {
-        (
-            channel_sum(dy, dy, |d, _| d),
-            channel_sum(x, dy, |v, d| d * (v - m)),
-        )
+    /// Per-channel `[sum dy, sum dy * (x - m[c])]` over whole samples, in one pass, into `acc`.
+    fn sample_grad_sums(x: &[f32], dy: &[f32], hw: usize, m: &[f32], acc: &mut [[f64; 2]]) {
+        add_sample_sums(x, dy, (hw, m), acc, |v, d, m| [d, d * (v - m)])
     }
+}
+
+/// Per-channel reductions over every sample: `chunk(x samples, y samples, acc)` folds
+/// whole samples into `acc` (one value per channel, starting at `T::default()`), and
+/// `merge` joins the tasks' results. The samples are read in memory order (whole samples
+/// per task, results merged in task order): walking one channel across samples jumps
+/// `c * hw` values per plane, which defeats the prefetcher on the small planes of RegNet's
+/// later stages. The tasks depend on the shape only, so results do not depend on threads.
+fn per_channel<T: Copy + Default + Send>(
+    (x, y): (&[f32], &[f32]),
+    g: &BnGeom,
+    chunk: impl Fn(&[f32], &[f32], &mut [T]) + Sync,
+    merge: impl Fn(T, T) -> T,
+) -> Vec<T> {
+    let per = (g.c * g.hw).max(1);
+    let samples = (TASK_VALUES / per).clamp(1, g.n.max(1));
+    let partials: Vec<Vec<T>> = x
+        .par_chunks(samples * per)
+        .zip(y.par_chunks(samples * per))
+        .map(|(xs, ys)| {
+            let mut acc = vec![T::default(); g.c];
+            chunk(xs, ys, &mut acc);
+            acc
+        })
+        .collect();
+    let mut total = vec![T::default(); g.c];
+    for p in &partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t = merge(*t, *v);
+        }
+    }
+    total
 }
 
 multiversioned! {
     /// `out = x * a[c] + b[c]` for one sample (`c` planes of `hw`).
-    fn sample_affine(out: &mut [f32], x: &[f32], a: &[f32], b: &[f32], hw: usize) {
+    fn sample_affine(out: &mut [MaybeUninit<f32>], x: &[f32], a: &[f32], b: &[f32], hw: usize) {
         for (c, (o, v)) in out.chunks_exact_mut(hw).zip(x.chunks_exact(hw)).enumerate() {
             let (a, b) = (a[c], b[c]);
             for (o, v) in o.iter_mut().zip(v) {
-                *o = *v * a + b;
+                o.write(*v * a + b);
             }
         }
     }
@@ -109,17 +197,38 @@ multiversioned! {
 
 multiversioned! {
     /// `out = k * dy + q * (x - m) + r` per channel of one sample: the input gradient.
-    fn sample_dx(out: &mut [f32], x: &[f32], dy: &[f32], coefs: &[[f32; 4]], hw: usize) {
+    fn sample_dx(out: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32], coefs: &[[f32; 4]], hw: usize) {
         let planes = out.chunks_exact_mut(hw).zip(x.chunks_exact(hw)).zip(dy.chunks_exact(hw));
         for (((o, xp), dp), &[k, q, m, r]) in planes.zip(coefs) {
             for ((o, xv), dv) in o.iter_mut().zip(xp).zip(dp) {
-                *o = k * *dv + q * (*xv - m) + r;
+                o.write(k * *dv + q * (*xv - m) + r);
             }
         }
     }
 }
 
-/// Per-channel mean and biased variance.
+/// A vector of `len` values written chunk by chunk (`per` values each, in parallel) by
+/// `fill(chunk index, chunk)`, which must write every value of its chunk. Skips zeroing
+/// the buffer first: on these memory-bound loops the zeroing pass cost as much as a kernel.
+fn filled(
+    len: usize,
+    per: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
+    assert_eq!(len % per, 0, "whole chunks only");
+    let mut v = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(per)
+        .enumerate()
+        .for_each(|(i, out)| fill(i, out));
+    // SAFETY: every chunk of the first `len` values was written by `fill` above.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// Per-channel mean and biased variance. Channel by channel across the samples: here (on
+/// the output the convolution just wrote, still in cache) that beat reading in memory
+/// order, which pays a horizontal sum per plane.
 pub fn stats(x: &[f32], g: &BnGeom) -> (Vec<f32>, Vec<f32>) {
     (0..g.c)
         .into_par_iter()
@@ -132,12 +241,10 @@ pub fn stats(x: &[f32], g: &BnGeom) -> (Vec<f32>, Vec<f32>) {
 
 /// `y = x * scale[c] + shift[c]`.
 pub fn affine(x: &[f32], scale: &[f32], shift: &[f32], g: &BnGeom) -> Vec<f32> {
-    let mut y = vec![0.0f32; x.len()];
     let per = (g.c * g.hw).max(1);
-    y.par_chunks_mut(per)
-        .zip(x.par_chunks(per))
-        .for_each(|(out, xs)| sample_affine(out, xs, scale, shift, g.hw.max(1)));
-    y
+    filled(x.len(), per, |i, out| {
+        sample_affine(out, &x[i * per..][..out.len()], scale, shift, g.hw.max(1))
+    })
 }
 
 /// Training-mode output: normalise with the batch statistics.
@@ -173,16 +280,13 @@ pub fn backward_train(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (g.n * g.hw) as f64;
     // Per channel: dbeta = sum dy, dgamma = sum dy * xhat = inv * sum dy * (x - mean).
-    let sums: Vec<(f64, f64)> = (0..g.c)
-        .into_par_iter()
-        .map(|c| {
-            let (xc, dc) = (
-                Channel { data: x, g: *g, c },
-                Channel { data: dy, g: *g, c },
-            );
-            let (db, dxm) = channel_grad_sums(xc, dc, mean[c]);
-            (db, dxm / (var[c] as f64 + eps).sqrt())
-        })
+    let chunk = |xs: &[f32], ds: &[f32], acc: &mut [[f64; 2]]| {
+        sample_grad_sums(xs, ds, g.hw.max(1), mean, acc)
+    };
+    let sums: Vec<(f64, f64)> = per_channel((x, dy), g, chunk, |a, b| [a[0] + b[0], a[1] + b[1]])
+        .iter()
+        .zip(var)
+        .map(|(s, v)| (s[0], s[1] / (*v as f64 + eps).sqrt()))
         .collect();
     // dx = gamma * inv / N * (N * dy - dbeta - xhat * dgamma)
     //    = k * dy + q * (x - mean) + r, k = gamma * inv, q = -k * inv * dgamma / N,
@@ -196,11 +300,11 @@ pub fn backward_train(
             [k as f32, q as f32, mean[c], (-k * db / count) as f32]
         })
         .collect();
-    let mut dx = vec![0.0f32; x.len()];
     let per = (g.c * g.hw).max(1);
-    dx.par_chunks_mut(per)
-        .zip(x.par_chunks(per).zip(dy.par_chunks(per)))
-        .for_each(|(out, (xs, ds))| sample_dx(out, xs, ds, &coefs, g.hw.max(1)));
+    let dx = filled(x.len(), per, |i, out| {
+        let (xs, ds) = (&x[i * per..][..out.len()], &dy[i * per..][..out.len()]);
+        sample_dx(out, xs, ds, &coefs, g.hw.max(1))
+    });
     let dgamma = sums.iter().map(|s| s.1 as f32).collect();
     let dbeta = sums.iter().map(|s| s.0 as f32).collect();
     (dx, dgamma, dbeta)
@@ -264,6 +368,9 @@ mod tests {
                 (3, 2, 16),
                 (1, 1, 1),
                 (40, 2, 150),
+                // Several reduction tasks; planes longer than one f32 run.
+                (9, 8, 1000),
+                (3, 2, 5000),
             ] {
                 let g = BnGeom { n, c, hw };
                 let len = n * c * hw;
