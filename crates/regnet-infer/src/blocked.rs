@@ -277,69 +277,33 @@ pub(crate) fn blocked_span(
     #[cfg(target_arch = "x86_64")]
     {
         use crate::vector::{F32x8, F32x16};
+        // One entry point per (target features, vector type, register blocking), each
+        // choosing the multi-group variant at run time.
+        macro_rules! span_at {
+            ($name:ident, $features:literal, $v:ty, $a:literal, $b:literal, $c:literal, $d:literal, $e:literal) => {
+                #[target_feature(enable = $features)]
+                fn $name(
+                    cv: &DirectConv,
+                    img: &[f32],
+                    hwp: [usize; 4],
+                    out: &mut [f32],
+                    res: Option<&[f32]>,
+                    multi: bool,
+                ) {
+                    if multi {
+                        span_imp::<$v, true, $a, $b, $c, $d, $e>(cv, img, hwp, out, res)
+                    } else {
+                        span_imp::<$v, false, $a, $b, $c, $d, $e>(cv, img, hwp, out, res)
+                    }
+                }
+            };
+        }
         // AVX-512 has 32 vector registers: 24 accumulators; 8 pixel pointers still fit the
-        // general registers.
-        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        fn v4_16(
-            cv: &DirectConv,
-            img: &[f32],
-            hwp: [usize; 4],
-            out: &mut [f32],
-            res: Option<&[f32]>,
-            multi: bool,
-        ) {
-            if multi {
-                span_imp::<F32x16, true, 4, 8, 8, 8, 6>(cv, img, hwp, out, res)
-            } else {
-                span_imp::<F32x16, false, 4, 8, 8, 8, 6>(cv, img, hwp, out, res)
-            }
-        }
-        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        fn v4_8(
-            cv: &DirectConv,
-            img: &[f32],
-            hwp: [usize; 4],
-            out: &mut [f32],
-            res: Option<&[f32]>,
-            multi: bool,
-        ) {
-            if multi {
-                span_imp::<F32x8, true, 4, 8, 8, 8, 6>(cv, img, hwp, out, res)
-            } else {
-                span_imp::<F32x8, false, 4, 8, 8, 8, 6>(cv, img, hwp, out, res)
-            }
-        }
-        // AVX2 has 16: 12 accumulators.
-        #[target_feature(enable = "avx2,fma")]
-        fn v3_8(
-            cv: &DirectConv,
-            img: &[f32],
-            hwp: [usize; 4],
-            out: &mut [f32],
-            res: Option<&[f32]>,
-            multi: bool,
-        ) {
-            if multi {
-                span_imp::<F32x8, true, 3, 8, 6, 4, 1>(cv, img, hwp, out, res)
-            } else {
-                span_imp::<F32x8, false, 3, 8, 6, 4, 1>(cv, img, hwp, out, res)
-            }
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn v3_4(
-            cv: &DirectConv,
-            img: &[f32],
-            hwp: [usize; 4],
-            out: &mut [f32],
-            res: Option<&[f32]>,
-            multi: bool,
-        ) {
-            if multi {
-                span_imp::<F32x4, true, 3, 8, 6, 4, 1>(cv, img, hwp, out, res)
-            } else {
-                span_imp::<F32x4, false, 3, 8, 6, 4, 1>(cv, img, hwp, out, res)
-            }
-        }
+        // general registers. AVX2 has 16: 12 accumulators.
+        span_at!(v4_16, "avx512f,avx512vl,avx2,fma", F32x16, 4, 8, 8, 8, 6);
+        span_at!(v4_8, "avx512f,avx512vl,avx2,fma", F32x8, 4, 8, 8, 8, 6);
+        span_at!(v3_8, "avx2,fma", F32x8, 3, 8, 6, 4, 1);
+        span_at!(v3_4, "avx2,fma", F32x4, 3, 8, 6, 4, 1);
         // SAFETY (all four): a CompiledNet only holds a level the CPU supports.
         match level {
             SimdLevel::Avx512 if cout_g.is_multiple_of(16) => {

@@ -292,33 +292,44 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         return y;
     }
     if g.is_pointwise() {
-        // Y_n[co, P] = W[co, ci] * X_n[ci, P], straight from and into NCHW.
-        let (ci, co, pix) = (g.ci, g.co, g.pixels());
-        if pix < POINTWISE_GATHER_PIX {
-            pointwise_gathered(x, (wt, ci as isize, 1), (ci, co, pix), &mut y);
-            return y;
-        }
-        y.par_chunks_mut(co * pix)
-            .zip(x.par_chunks(ci * pix))
-            .for_each(|(yn, xn)| {
-                gemm_f32(
-                    co,
-                    pix,
-                    ci,
-                    yn,
-                    pix,
-                    false,
-                    wt,
-                    ci as isize,
-                    1,
-                    xn,
-                    pix as isize,
-                    1,
-                    Parallelism::None,
-                );
-            });
-        return y;
+        pointwise_forward(x, wt, g, &mut y);
+    } else {
+        im2col_forward(x, wt, g, &mut y);
     }
+    y
+}
+
+/// Forward of a 1x1 stride-1 convolution into `y`.
+fn pointwise_forward(x: &[f32], wt: &[f32], g: &ConvGeom, y: &mut [f32]) {
+    // Y_n[co, P] = W[co, ci] * X_n[ci, P], straight from and into NCHW.
+    let (ci, co, pix) = (g.ci, g.co, g.pixels());
+    if pix < POINTWISE_GATHER_PIX {
+        pointwise_gathered(x, (wt, ci as isize, 1), (ci, co, pix), y);
+        return;
+    }
+    y.par_chunks_mut(co * pix)
+        .zip(x.par_chunks(ci * pix))
+        .for_each(|(yn, xn)| {
+            gemm_f32(
+                co,
+                pix,
+                ci,
+                yn,
+                pix,
+                false,
+                wt,
+                ci as isize,
+                1,
+                xn,
+                pix as isize,
+                1,
+                Parallelism::None,
+            );
+        });
+}
+
+/// Forward of any other convolution into `y`: im2col per group and chunk of samples, then GEMM.
+fn im2col_forward(x: &[f32], wt: &[f32], g: &ConvGeom, y: &mut [f32]) {
     let (cog, kd, pix) = (g.cog(), g.kdim(), g.pixels());
     let nc = g.chunk();
     let chunks = g.n.div_ceil(nc);
@@ -359,7 +370,6 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
             }
             give_back(col, out);
         });
-    y
 }
 
 /// Gathers `dy` of group `gi`, samples `[n0, n0+nc)`, into `[cog][nc * P]`.
