@@ -2,20 +2,22 @@
 # Long fuzzing runs of every reader: runs each `fuzz_*` test target of the workspace
 # (crates/*/tests/fuzz_*.rs, one per reader: IDX, CIFAR, images, configs, weights, sweep
 # configs...) in release mode, round after round with a fresh random seed and many cases,
-# until MINUTES_PER_READER minutes are spent on it. Stops at the first failure (a panic, an
+# until MINUTES_PER_READER minutes of CPU time (user + system, of the test processes) are
+# spent on it: the budget means the same on a busy machine, or niced in the background. Stops at the first failure (a panic, an
 # abort, or a round that hangs) and prints the command that reproduces it.
 #
 # Usage: scripts/fuzz.sh [MINUTES_PER_READER]      (default 30)
 #   FUZZ_TARGETS="fuzz_idx fuzz_image"   only these targets
 #   FUZZ_CASES=N                         cases per property in the first round (default 2000;
 #                                        later rounds aim at FUZZ_ROUND_SECONDS)
-#   FUZZ_ROUND_SECONDS=S                 length a round aims at (default 60)
-#   FUZZ_HANG_SECONDS=S                  a round running longer is a hang (default 900)
+#   FUZZ_ROUND_SECONDS=S                 CPU seconds a round aims at (default 60)
+#   FUZZ_HANG_SECONDS=S                  a round running longer (wall clock) is a hang
+#                                        (default 900; raise it when running niced)
 #   FUZZ_TEST_THREADS=N                  libtest threads per round (default: libtest's)
 #
-# A property that fails is shrunk by proptest and its seed saved in the crate's
-# proptest-regressions/ (commit it: every later run of the test, in CI too, replays it).
-# An abort or a hang is not saved by proptest: rerun the printed command to find it.
+# A property that fails is shrunk by proptest, which prints the minimal failing input; turn
+# it into a named `regression_*` test next to the property (every test run, CI too, then
+# replays it). An abort or a hang prints nothing of the kind: rerun the printed command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,20 +68,26 @@ for t in "${targets[@]}"; do
     exit 1
   fi
   cases=$first_cases
-  start=$(date +%s)
+  cpu=0
   rounds=0
   inputs=0
-  while [ $(($(date +%s) - start)) -lt "$budget" ]; do
+  timing=$(mktemp)
+  while awk -v u="$cpu" -v b="$budget" 'BEGIN { exit !(u < b) }'; do
     seed=$(fresh_seed)
     rounds=$((rounds + 1))
     log=$(mktemp)
     t0=$(date +%s.%N)
     set +e
-    (cd "$dir" && PROPTEST_RNG_SEED=$seed PROPTEST_CASES=$cases \
-      timeout --signal=KILL "$hang_seconds" "$exe" "${threads[@]}") >"$log" 2>&1
+    # bash's `time` reports the CPU time of the subshell and what it waited for (the test).
+    TIMEFORMAT='%3U %3S'
+    # (The test's own output is redirected inside the subshell: a redirection of the timed
+    # command would take the timing with it.)
+    { time (cd "$dir" && PROPTEST_RNG_SEED=$seed PROPTEST_CASES=$cases \
+      timeout --signal=KILL "$hang_seconds" "$exe" "${threads[@]}" >"$log" 2>&1); } 2>"$timing"
     rc=$?
     set -e
     took=$(awk "BEGIN { print $(date +%s.%N) - $t0 }")
+    used=$(awk '{ print $1 + $2 }' "$timing")
     if [ $rc -ne 0 ]; then
       tail -n 40 "$log"
       echo
@@ -89,25 +97,26 @@ for t in "${targets[@]}"; do
         echo "FAILED: $pkg/$name round $rounds (exit $rc)"
       fi
       echo "reproduce: (cd $dir && PROPTEST_RNG_SEED=$seed PROPTEST_CASES=$cases cargo test --release -p $pkg --test $name)"
-      echo "a failing property's seed is saved in $dir/proptest-regressions/ (commit it)"
-      rm -f "$log"
+      echo "the minimal failing input is above: add it to $dir/tests/$name.rs as a regression_* test"
+      rm -f "$log" "$timing"
       exit 1
     fi
     props=$(grep -o 'test result: ok. [0-9]* passed' "$log" | awk '{ print $4 }')
     rm -f "$log"
     inputs=$((inputs + cases * ${props:-0}))
-    printf '  %s round %d: %d properties x %d cases in %.1f s (seed %s)\n' \
-      "$name" "$rounds" "${props:-0}" "$cases" "$took" "$seed"
-    # Aim the next round at FUZZ_ROUND_SECONDS, within what the budget has left; grow at
-    # most 4 times a round (time per case varies with the machine's load).
-    left=$((budget - ($(date +%s) - start)))
-    aim=$((left < round_seconds ? left : round_seconds))
-    cases=$(awk -v c="$cases" -v t="$took" -v a="$aim" \
-      'BEGIN { n = int(c * a / (t > 0.1 ? t : 0.1)); if (n > 4 * c) n = 4 * c;
-               if (n < 50) n = 50; if (n > 10000000) n = 10000000; print n }')
+    cpu=$(awk -v a="$cpu" -v b="$used" 'BEGIN { print a + b }')
+    printf '  %s round %d: %d properties x %d cases, %.1f s CPU in %.1f s (seed %s)\n' \
+      "$name" "$rounds" "${props:-0}" "$cases" "$used" "$took" "$seed"
+    # Aim the next round at FUZZ_ROUND_SECONDS of CPU, within what the budget has left; grow
+    # at most 4 times a round.
+    cases=$(awk -v c="$cases" -v t="$used" -v u="$cpu" -v b="$budget" -v r="$round_seconds" \
+      'BEGIN { a = b - u; if (a > r) a = r; n = int(c * a / (t > 0.1 ? t : 0.1));
+               if (n > 4 * c) n = 4 * c; if (n < 50) n = 50; if (n > 10000000) n = 10000000;
+               print n }')
   done
-  elapsed=$(($(date +%s) - start))
-  summary+=("$pkg/$name: $rounds rounds, $inputs inputs, ${elapsed}s")
+  rm -f "$timing"
+  elapsed=$(awk -v u="$cpu" 'BEGIN { printf "%d", u }')
+  summary+=("$pkg/$name: $rounds rounds, $inputs inputs, ${elapsed} s CPU")
 done
 
 echo

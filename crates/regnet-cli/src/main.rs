@@ -1,6 +1,7 @@
 //! `regnet`: the command-line interface. Each subcommand lives in `commands/<name>.rs` and
 //! only parses arguments and prints; the work is done by the library crates.
 
+mod allocator;
 mod commands;
 mod engine;
 mod model_args;
@@ -44,6 +45,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Zoo(args) => commands::zoo::run(args),

@@ -109,6 +109,13 @@ fn toy_paper_run_reports_every_claim_and_resumes() {
             assert!(o["measured"]["Compare"].is_object(), "{o}");
         }
     }
+    // The Markdown table has a row per claim, in order.
+    let md = std::fs::read_to_string(out.join("outcomes.md")).unwrap();
+    let rows: Vec<&str> = md.lines().skip(2).collect();
+    assert_eq!(rows.len(), CLAIMS.len());
+    for (row, c) in rows.iter().zip(CLAIMS) {
+        assert!(row.contains(c.figure), "{row}");
+    }
     // The swish sweep's configs use SiLU, the depthwise one g = 1.
     let cfg = |s: &str| std::fs::read_to_string(out.join(format!("sweeps/{s}/cfgs/000000.yaml")));
     assert!(

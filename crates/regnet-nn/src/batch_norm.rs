@@ -3,7 +3,7 @@
 //! one), momentum 0.1 in PyTorch's convention, eps 1e-5.
 
 use burn::module::{Flag, Module, Param, RunningState};
-use burn::tensor::module::{batch_norm, batch_norm_train};
+use burn::tensor::module::batch_norm;
 use burn::tensor::{Device, Tensor};
 
 use crate::conv::to_tensor;
@@ -82,8 +82,7 @@ impl BatchNorm2d {
         let (output, mean, variance) = if flex {
             crate::bn_ext::bn_train(x, self.weight.val(), self.bias.val(), self.eps)
         } else {
-            let out = batch_norm_train(x, self.weight.val(), self.bias.val(), self.eps);
-            (out.output, out.mean, out.variance)
+            bn_train_by_axes(x, self.weight.val(), self.bias.val(), self.eps)
         };
         // PyTorch updates the running variance with the unbiased batch variance.
         let unbiased = variance.mul_scalar(count / (count - 1.0).max(1.0));
@@ -93,5 +92,88 @@ impl BatchNorm2d {
         self.running_mean.update(mean.detach());
         self.running_var.update(var.detach());
         output
+    }
+}
+
+/// Training-mode batch norm built from one reduction per axis: the output and the batch
+/// `(mean, biased variance)`, for devices other than `flex`.
+///
+/// Why not burn's `batch_norm_train`: it reduces each channel over a single N·H·W-long axis,
+/// so one shader invocation loops over up to N·H·W elements. On Mesa's software Vulkan device
+/// `mean_dim` over a 100352-long axis came out wrong (50176 was right), which made training
+/// at batch 128 and 28x28 wrong there; llvmpipe ends any shader loop silently after 65535
+/// iterations. Reducing W, H and N one after another keeps every loop `max(n, h, w)` long,
+/// and autodiff's backward of these ops (broadcast sums per axis) is just as short.
+pub fn bn_train_by_axes(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f64,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let c = x.dims()[1];
+    // Equal counts per slice, so the mean of means is the mean over (n, h, w).
+    let mean_nhw = |t: Tensor<4>| t.mean_dim(3).mean_dim(2).mean_dim(0);
+    let mean = mean_nhw(x.clone());
+    let centered = x - mean.clone();
+    let var = mean_nhw(centered.clone().powi_scalar(2));
+    let scale = gamma.reshape([1, c, 1, 1]) / var.clone().add_scalar(eps).sqrt();
+    let y = centered * scale + beta.reshape([1, c, 1, 1]);
+    (y, mean.reshape([c]).detach(), var.reshape([c]).detach())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, TensorData};
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    fn close(a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{i}: {x} vs {y}");
+        }
+    }
+
+    /// The per-axis path gives flex's fused kernel's output, statistics and gradients.
+    #[test]
+    fn per_axis_batch_norm_matches_the_fused_kernel() {
+        let ad = Device::flex().autodiff();
+        let shape = [5, 3, 7, 4];
+        let x0 = Tensor::<4>::random(shape, Distribution::Normal(0.5, 2.0), &ad);
+        let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &ad);
+        let gamma0 = Tensor::<1>::from_data(TensorData::from([0.5f32, -1.5, 2.0]), &ad);
+        let beta0 = Tensor::<1>::from_data(TensorData::from([0.1f32, 0.0, -0.3]), &ad);
+        let run = |fused: bool| {
+            let x = x0.clone().detach().require_grad();
+            let (gamma, beta) = (gamma0.clone().require_grad(), beta0.clone().require_grad());
+            let (y, mean, var) = if fused {
+                crate::bn_ext::bn_train(x.clone(), gamma.clone(), beta.clone(), 1e-5)
+            } else {
+                bn_train_by_axes(x.clone(), gamma.clone(), beta.clone(), 1e-5)
+            };
+            let grads = (y.clone() * r.clone()).sum().backward();
+            let gx = x.grad(&grads).unwrap();
+            let gg = values(gamma.grad(&grads).unwrap());
+            let gb = values(beta.grad(&grads).unwrap());
+            let stats: Vec<f32> = values(mean).into_iter().chain(values(var)).collect();
+            (values(y), stats, values(gx), gg, gb)
+        };
+        let (fused, axes) = (run(true), run(false));
+        close(&axes.0, &fused.0, 1e-5);
+        close(&axes.1, &fused.1, 1e-5);
+        close(&axes.2, &fused.2, 1e-4);
+        close(&axes.3, &fused.3, 1e-4);
+        close(&axes.4, &fused.4, 1e-4);
+        // The variance is the biased one (divided by n*h*w).
+        let xs = values(x0);
+        let c0: Vec<f64> = (0..5)
+            .flat_map(|n| xs[n * 84..n * 84 + 28].iter().map(|&v| v as f64))
+            .collect();
+        let m = c0.iter().sum::<f64>() / 140.0;
+        let v = c0.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 140.0;
+        assert!((axes.1[0] as f64 - m).abs() < 1e-5 && (axes.1[3] as f64 - v).abs() < 1e-4 * v);
     }
 }

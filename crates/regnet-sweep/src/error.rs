@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use regnet_core::error::one_line;
+
 /// Errors of sweep setup, launch, collection and analysis.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,16 +38,17 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Shorthand for [`Error::Config`].
+    /// Shorthand for [`Error::Config`]. Control characters in the file name, key and message
+    /// (a quoted YAML key can hold a newline) are escaped, keeping the message one line.
     pub fn config(
         file: impl AsRef<Path>,
         key: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
         Error::Config {
-            file: file.as_ref().display().to_string(),
-            key: key.into(),
-            message: message.into(),
+            file: one_line(file.as_ref().display().to_string()),
+            key: one_line(key.into()),
+            message: one_line(message.into()),
         }
     }
 

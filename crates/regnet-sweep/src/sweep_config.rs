@@ -271,7 +271,9 @@ fn read_base_cfg(m: &serde_norway::Mapping, at: &At, dir: &Path) -> Result<(Conf
             path.display().to_string()
         }
         Some(v @ Value::Mapping(_)) => {
-            let text = serde_norway::to_string(v).expect("YAML values serialise");
+            // A value read from YAML need not write back out (e.g. an odd tag): an error.
+            let text = serde_norway::to_string(v)
+                .map_err(|e| at_base.err(format!("cannot be read as config keys: {e}")))?;
             base_cfg
                 .merge_yaml(&text, Origin::File(at.file.display().to_string()))
                 .map_err(|e| core_err(e, &at_base))?;

@@ -229,6 +229,38 @@ proptest! {
     }
 }
 
+/// Found by `scripts/fuzz.sh`: a quoted key holding a newline (`"\n[": ...`) made the
+/// "unknown key" message two lines.
+#[test]
+fn regression_a_key_with_a_newline_is_one_line() {
+    let text: String = [51, 13, 52, 6, 7, 0].iter().map(|&t| TOKENS[t]).collect();
+    check(&text);
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz/sweep.yaml");
+    let e = SweepConfig::from_yaml("\"a\\nb\": 1\n", &file)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains(": a\\nb: unknown key"), "{e}");
+    assert!(!e.to_string().contains('\n'), "{e}");
+}
+
+/// Found by `scripts/fuzz.sh`: an inline `BASE_CFG` whose value does not serialise back to
+/// YAML panicked (`expect`) instead of failing with a message.
+#[test]
+fn regression_an_inline_base_cfg_that_does_not_serialise() {
+    let corpus = corpus();
+    let mut bytes = corpus[227 % corpus.len()].clone().into_bytes();
+    apply(&mut bytes, &Edit::Flip(8808456658965870787, 104));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("TRAIN: {!M_SIZE: 32}"), "{text}");
+    check(&text);
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz/sweep.yaml");
+    let e = SweepConfig::from_yaml(&text, &file).err().unwrap();
+    assert!(
+        e.to_string().contains("SETUP.BASE_CFG: cannot be read"),
+        "{e}"
+    );
+}
+
 #[test]
 fn the_seed_configs_load_and_sample() {
     for text in corpus() {

@@ -32,7 +32,7 @@ pub struct Args {
     /// Epochs per model (default: 2).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Output folder: cfgs/, sweeps/, report.html, outcomes.json.
+    /// Output folder: cfgs/, sweeps/, report.html, outcomes.json, outcomes.md.
     #[arg(long, value_name = "DIR", default_value = "target/paper")]
     pub out: PathBuf,
     /// Jobs run at once on this machine.

@@ -5,15 +5,16 @@
 //! `OUT/cfgs/`, sets each sweep up in `OUT/sweeps/` (or reuses it), launches it on the
 //! local pool (or writes and submits a SLURM job array), collects every sweep found in
 //! `OUT/sweeps/`, tests each claim of [`experiments::CLAIMS`] by the rule of [`verdict`],
-//! and writes `OUT/report.html` ([`report`]) and `OUT/outcomes.json`. A second run
-//! resumes: a set-up sweep is reused, finished jobs are not run again (the launcher's job
-//! states and locks), and only an unchanged config may be reused.
+//! and writes `OUT/report.html` ([`report`]), `OUT/outcomes.json` and `OUT/outcomes.md`
+//! ([`table`]). A second run resumes: a set-up sweep is reused, finished jobs are not run
+//! again (the launcher's job states and locks), and only an unchanged config may be reused.
 
 pub mod edf_band;
 pub mod experiments;
 pub mod outcome;
 pub mod report;
 pub mod sweeps;
+pub mod table;
 pub mod trends;
 pub mod verdict;
 
@@ -277,5 +278,9 @@ pub fn write_report(opts: &PaperOptions) -> Result<PaperSummary> {
         outcomes,
     };
     crate::error::write_json(&opts.out_dir.join("outcomes.json"), &summary)?;
+    crate::error::write(
+        &opts.out_dir.join("outcomes.md"),
+        table::markdown(&summary.outcomes),
+    )?;
     Ok(summary)
 }
