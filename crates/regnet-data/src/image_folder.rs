@@ -16,7 +16,7 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::dataset::{Dataset, DatasetKind, Image, Split};
 use crate::error::{DataError, Result, one_line, show_path};
@@ -277,6 +277,14 @@ pub fn decode_image(bytes: &[u8]) -> std::result::Result<Image, String> {
     limits
         .reserve(decoder.total_bytes())
         .map_err(|e| format!("{w}x{h} image: {e}"))?;
+    if decoder.color_type() != ColorType::Rgb8 {
+        // `into_rgb8` below fills a second buffer (3 bytes a pixel) while the decoded one is
+        // alive: a gray image is 3 times larger as RGB, so both count against the limit.
+        let rgb = u64::from(w) * u64::from(h) * 3;
+        limits
+            .reserve(rgb)
+            .map_err(|e| format!("{w}x{h} image as RGB: {e}"))?;
+    }
     let orientation = decoder.orientation().map_err(|e| e.to_string())?;
     let mut im = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
     im.apply_orientation(orientation);

@@ -134,3 +134,18 @@ proptest! {
         check_decode(&dir.path().join("r.jpeg"), &[prefix, body].concat());
     }
 }
+
+/// Found by `scripts/fuzz.sh`: a gray JPEG whose frame header claims a large image (within the
+/// decode limit) took twice the limit once converted to RGB next to its decoded pixels.
+#[test]
+fn regression_jpeg_with_a_large_frame_stays_within_memory() {
+    let mut bytes = seed(1, ImageFormat::Jpeg);
+    // Mutation::SetU32 at the index proptest drew, written big-endian.
+    let k = (((bytes.len() as u128 - 3) * 1332857230759360666u128) >> 64) as usize;
+    bytes[k..k + 4].copy_from_slice(&999114204u32.to_be_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    check_decode(&dir.path().join("x.jpg"), &bytes);
+    // A 17884x15245 gray image: 273 MB decoded, 818 MB as RGB, over the limit together.
+    let e = decode_image(&bytes).err().unwrap();
+    assert!(e.contains("17884x15245 image as RGB"), "{e}");
+}
