@@ -302,24 +302,35 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
 /// Forward of a 1x1 stride-1 convolution into `y`.
 fn pointwise_forward(x: &[f32], wt: &[f32], g: &ConvGeom, y: &mut [f32]) {
     // Y_n[co, P] = W[co, ci] * X_n[ci, P], straight from and into NCHW.
-    let (ci, co, pix) = (g.ci, g.co, g.pixels());
+    pointwise(x, (wt, g.ci as isize, 1), (g.ci, g.co, g.pixels()), y);
+}
+
+/// `out_n[m, P] = A[m, k] * in_n[k, P]` for every sample, NCHW in and out; `A` is the
+/// weight read with row stride `rs` and column stride `cs` (the forward reads `W`, the input
+/// gradient `W^T`), `dims` is `(k, m, pixels)`.
+fn pointwise(
+    input: &[f32],
+    (wt, rs, cs): (&[f32], isize, isize),
+    (k, m, pix): (usize, usize, usize),
+    out: &mut [f32],
+) {
     if pix < POINTWISE_GATHER_PIX {
-        pointwise_gathered(x, (wt, ci as isize, 1), (ci, co, pix), y);
+        pointwise_gathered(input, (wt, rs, cs), (k, m, pix), out);
         return;
     }
-    y.par_chunks_mut(co * pix)
-        .zip(x.par_chunks(ci * pix))
-        .for_each(|(yn, xn)| {
+    out.par_chunks_mut(m * pix)
+        .zip(input.par_chunks(k * pix))
+        .for_each(|(on, xn)| {
             gemm_f32(
-                co,
+                m,
                 pix,
-                ci,
-                yn,
+                k,
+                on,
                 pix,
                 false,
                 wt,
-                ci as isize,
-                1,
+                rs,
+                cs,
                 xn,
                 pix as isize,
                 1,
@@ -398,30 +409,12 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     }
     if g.is_pointwise() {
         // dX_n[ci, P] = W^T[ci, co] * dY_n[co, P].
-        let (ci, co, pix) = (g.ci, g.co, g.pixels());
-        if pix < POINTWISE_GATHER_PIX {
-            pointwise_gathered(dy, (wt, 1, ci as isize), (co, ci, pix), &mut dx);
-            return dx;
-        }
-        dx.par_chunks_mut(ci * pix)
-            .zip(dy.par_chunks(co * pix))
-            .for_each(|(dxn, dyn_)| {
-                gemm_f32(
-                    ci,
-                    pix,
-                    co,
-                    dxn,
-                    pix,
-                    false,
-                    wt,
-                    1,
-                    ci as isize,
-                    dyn_,
-                    pix as isize,
-                    1,
-                    Parallelism::None,
-                );
-            });
+        pointwise(
+            dy,
+            (wt, 1, g.ci as isize),
+            (g.co, g.ci, g.pixels()),
+            &mut dx,
+        );
         return dx;
     }
     let (cog, kd, pix) = (g.cog(), g.kdim(), g.pixels());
