@@ -83,14 +83,43 @@ impl Conv {
             [1, 1],
             self.groups,
         );
-        conv2d(
-            x,
-            self.weight.val(),
-            self.bias.as_ref().map(|b| b.val()),
-            options,
-        )
+        let conv = |x| {
+            conv2d(
+                x,
+                self.weight.val(),
+                self.bias.as_ref().map(|b| b.val()),
+                options.clone(),
+            )
+        };
+        match self.batch_split(&x) {
+            Some(images) => Tensor::cat(x.split(images, 0).into_iter().map(conv).collect(), 0),
+            None => conv(x),
+        }
+    }
+
+    /// Images per slice when a training batch must be convolved in slices: on a software
+    /// GPU (see [`crate::device::is_software_gpu`]) the weight gradient's loop over N·H·W
+    /// positions is cut short past 65535 iterations, so each slice keeps N·H·W under
+    /// [`SOFTWARE_GPU_POSITIONS`] and autodiff adds the slices' weight gradients.
+    fn batch_split(&self, x: &Tensor<4>) -> Option<usize> {
+        let dev = x.device();
+        if !dev.is_autodiff() || !crate::device::is_software_gpu(&dev) {
+            return None;
+        }
+        let [n, _, h, w] = x.dims();
+        let k = self.weight.dims()[2];
+        let out = |size: usize| (size + 2 * self.padding).saturating_sub(k) / self.stride + 1;
+        let per_image = (out(h) * out(w)).max(1);
+        let images = (SOFTWARE_GPU_POSITIONS / per_image).max(1);
+        (n > images).then_some(images)
     }
 }
+
+/// The most output positions (N·H·W) one convolution covers in training on a software GPU.
+/// Measured on lavapipe (Mesa 22.3): a 1x1 convolution's weight gradient is right over 65536
+/// positions and wrong over 131072; half the first for a margin. A single image with more
+/// output positions than that (over 181x181 at stride 1) is still one slice.
+pub const SOFTWARE_GPU_POSITIONS: usize = 1 << 15;
 
 /// Fully connected layer with PyTorch's `[out, in]` weight.
 #[derive(Module, Debug)]

@@ -1,5 +1,6 @@
-//! Devices: burn's pure-Rust `flex` CPU backend by default; GPUs through wgpu/Vulkan with the
-//! `gpu` feature (and CUDA with `cuda`, for those who can build it).
+//! Devices: burn's pure-Rust `flex` CPU backend by default; GPUs through wgpu (WGSL shaders,
+//! on Vulkan under Linux) with the `gpu` feature (and CUDA with `cuda`, for those who can build
+//! it).
 
 use burn::tensor::Device;
 
@@ -13,7 +14,7 @@ pub fn by_name(name: &str) -> Result<Device, String> {
     match name.to_ascii_lowercase().as_str() {
         "cpu" | "flex" => Ok(cpu()),
         #[cfg(feature = "gpu")]
-        "gpu" | "vulkan" | "wgpu" => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
+        "gpu" | "vulkan" | "wgpu" => gpu(),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(0)),
         other => Err(format!(
@@ -23,10 +24,57 @@ pub fn by_name(name: &str) -> Result<Device, String> {
     }
 }
 
-/// The device named by the environment variable `REGNET_TEST_DEVICE` (default `cpu`), so
-/// that the parity tests can run on a GPU: `REGNET_TEST_DEVICE=gpu cargo test --features gpu`.
-pub fn from_test_env() -> Result<Device, String> {
-    by_name(&std::env::var("REGNET_TEST_DEVICE").unwrap_or_else(|_| "cpu".into()))
+/// The wgpu device, acquired once per process: burn refuses a second initialisation, and a
+/// machine without a usable adapter gets its error here, not a panic at the first tensor.
+#[cfg(feature = "gpu")]
+fn gpu() -> Result<Device, String> {
+    GPU.get_or_init(|| {
+        // On Linux, Vulkan only: wgpu would otherwise fall back to OpenGL (EGL), where burn's
+        // compute kernels fail at run time instead of at start.
+        let api = if cfg!(target_os = "linux") {
+            burn::tensor::wgpu::WgpuBackend::Vulkan
+        } else {
+            burn::tensor::wgpu::WgpuBackend::Auto
+        };
+        let options = Device::wgpu_options().graphics_api(api);
+        let (device, setup) = options.init_with_setup().map_err(|e| {
+            let msg = regnet_core::error::one_line(e.to_string());
+            format!("no usable GPU: wgpu found no adapter ({msg}); on Linux install a Vulkan driver (mesa-vulkan-drivers provides a software one)")
+        })?;
+        let info = setup.adapter.get_info();
+        let software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
+        Ok((device, format!("{} ({:?}, {})", info.name, info.backend, info.driver_info), software))
+    })
+    .clone()
+    .map(|(device, _, _)| device)
+}
+
+/// The wgpu device once acquired: the device, its adapter in words, and whether the adapter
+/// is a CPU (a software rasteriser such as Mesa's lavapipe).
+#[cfg(feature = "gpu")]
+static GPU: std::sync::OnceLock<Result<(Device, String, bool), String>> =
+    std::sync::OnceLock::new();
+
+/// The GPU adapter in use, in words (`None` before the first GPU tensor or without a GPU).
+pub fn gpu_adapter() -> Option<String> {
+    #[cfg(feature = "gpu")]
+    if let Some(Ok((_, name, _))) = GPU.get() {
+        return Some(name.clone());
+    }
+    None
+}
+
+/// Whether `device` is a wgpu device on a software adapter (Mesa's lavapipe). Its shader
+/// compiler, llvmpipe, ends every shader invocation's loops after 65535 iterations in all
+/// without an error, so kernels whose loops grow with the input (a convolution's weight
+/// gradient loops over N·H·W) are silently wrong past that; callers split such work.
+pub fn is_software_gpu(device: &Device) -> bool {
+    #[cfg(feature = "gpu")]
+    if let Some(Ok((gpu, _, true))) = GPU.get() {
+        return gpu == device || &device.clone().inner() == gpu;
+    }
+    let _ = device;
+    false
 }
 
 /// The device names this build supports.
@@ -39,4 +87,44 @@ pub fn available() -> Vec<&'static str> {
         v.push("cuda");
     }
     v
+}
+
+/// The GPU for tests that compare it with the CPU. `Ok(None)` when this build or machine has
+/// none (the caller says it skipped), unless the environment sets `REGNET_REQUIRE_GPU`, as CI
+/// does: then a missing GPU is an error.
+pub fn gpu_for_tests() -> Result<Option<Device>, String> {
+    match by_name("gpu") {
+        Ok(dev) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                let adapter = gpu_adapter().unwrap_or_default();
+                gpu_report(&format!("GPU tests run on: {adapter}"));
+            });
+            Ok(Some(dev))
+        }
+        Err(e) if std::env::var_os("REGNET_REQUIRE_GPU").is_some() => {
+            Err(format!("REGNET_REQUIRE_GPU is set, but {e}"))
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// Prints one measured GPU-vs-CPU result and, when `REGNET_GPU_REPORT` names a file, appends
+/// it there, so that CI can show the differences of tests whose output libtest hides.
+pub fn gpu_report(line: &str) {
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("REGNET_GPU_REPORT") {
+        use std::io::Write;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path);
+        if let Ok(mut f) = file {
+            // One write per line, so that concurrent tests do not interleave within a line.
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    }
 }

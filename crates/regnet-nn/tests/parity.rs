@@ -10,9 +10,13 @@ use regnet_nn::weights::Layout;
 use regnet_nn::{Model, device};
 
 fn eval_logits(name: &str) -> (f32, Layout) {
+    eval_logits_on(name, &device::cpu())
+}
+
+fn eval_logits_on(name: &str, dev: &burn::tensor::Device) -> (f32, Layout) {
+    let dev = dev.clone();
     let fx = fixture(name);
     let spec = fx.spec();
-    let dev = device::from_test_env().unwrap();
     let model =
         Model::from_state_dict(&spec, &fx.weights(""), BnSettings::default(), &dev, name).unwrap();
     let x = to_tensor::<4>(fx.get("input"), &dev);
@@ -20,6 +24,28 @@ fn eval_logits(name: &str) -> (f32, Layout) {
     let want = fx.get("logits_f64");
     assert_eq!(got.shape, want.shape);
     (max_abs_diff(&got.data, &want.data), fx.layout())
+}
+
+/// Every fixture on the wgpu device (skipped without one unless `REGNET_REQUIRE_GPU` is set).
+#[cfg(feature = "gpu")]
+#[test]
+fn every_fixture_on_the_gpu() {
+    let Some(gpu) = device::gpu_for_tests().unwrap() else {
+        return;
+    };
+    for name in [
+        "regnetx_200mf.safetensors",
+        "regnety_200mf.safetensors",
+        "tiny_cifar_anynet.safetensors",
+        "regnetx_200mf_timm.safetensors",
+        "regnetx_200mf_torchvision.safetensors",
+    ] {
+        let (d, _) = eval_logits_on(name, &gpu);
+        device::gpu_report(&format!(
+            "gpu vs PyTorch float64: eval logits of {name}: max |diff| {d:.2e} (tolerance 1e-4)"
+        ));
+        assert!(d < 1e-4, "{name} on the GPU: max |diff| {d}");
+    }
 }
 
 #[test]

@@ -67,12 +67,14 @@ fn prefixed(all: &StateDict, prefix: &str) -> StateDict {
     sd
 }
 
-fn assert_close(what: &str, got: &StateDict, want: &StateDict, tol: f32) {
+/// Asserts every tensor within `tol`; returns the largest difference.
+fn assert_close(what: &str, got: &StateDict, want: &StateDict, tol: f32) -> f32 {
     assert_eq!(
         got.tensors.keys().collect::<Vec<_>>(),
         want.tensors.keys().collect::<Vec<_>>(),
         "{what}: names"
     );
+    let mut worst = 0.0f32;
     for (name, w) in &want.tensors {
         let g = &got.tensors[name];
         assert_eq!(g.shape, w.shape, "{what} {name}");
@@ -83,14 +85,36 @@ fn assert_close(what: &str, got: &StateDict, want: &StateDict, tol: f32) {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
         assert!(d < tol, "{what} {name}: max |diff| {d}");
+        worst = worst.max(d);
     }
+    worst
 }
 
 #[test]
 fn two_sgd_steps_match_pytorch() {
+    two_sgd_steps(&regnet_nn::device::cpu());
+}
+
+/// The same two steps on the wgpu device (skipped without one unless `REGNET_REQUIRE_GPU`).
+#[cfg(feature = "gpu")]
+#[test]
+fn two_sgd_steps_match_pytorch_on_the_gpu() {
+    let Some(gpu) = regnet_nn::device::gpu_for_tests().unwrap() else {
+        return;
+    };
+    let d = two_sgd_steps(&gpu);
+    regnet_nn::device::gpu_report(&format!(
+        "gpu vs PyTorch: two SGD steps (logits, loss, gradients, momentum, weights): max |diff| {d:.2e} (tolerance 1e-4)"
+    ));
+}
+
+/// Runs the fixture's two steps on `device`, asserting every value within 1e-4; returns the
+/// largest difference.
+fn two_sgd_steps(device: &burn::tensor::Device) -> f32 {
     let path = fixture_path();
     let (all, _) = weights::read_safetensors_tensors(&path).unwrap();
-    let dev = regnet_nn::device::from_test_env().unwrap().autodiff();
+    let dev = device.clone().autodiff();
+    let mut worst = 0.0f32;
     // The initial state: the un-prefixed tensors that are not data.
     let mut init = StateDict::default();
     for (k, v) in &all.tensors {
@@ -156,25 +180,27 @@ fn two_sgd_steps_match_pytorch() {
             "{step}loss {} vs {want_loss}",
             out.loss
         );
-        assert_close(
+        worst = worst.max(d).max((out.loss - want_loss).abs());
+        worst = worst.max(assert_close(
             &format!("{step}grad"),
             &got_grads,
             &prefixed(&all, &format!("{step}grad.")),
             1e-4,
-        );
-        assert_close(
+        ));
+        worst = worst.max(assert_close(
             &format!("{step}momentum_buffer"),
             &optimizer.state(),
             &prefixed(&all, &format!("{step}momentum_buffer.")),
             1e-4,
-        );
-        assert_close(
+        ));
+        worst = worst.max(assert_close(
             &format!("{step}updated"),
             &model.to_state_dict(),
             &prefixed(&all, &format!("{step}updated.")),
             1e-4,
-        );
+        ));
     }
+    worst
 }
 
 /// Collects the gradient of every parameter by its pycls name.
