@@ -54,9 +54,9 @@ fn one_epoch_of_the_default_model_on_the_gpu() {
     regnet_nn::device::gpu_report(&format!(
         "gpu vs cpu: regnet train, default model, 1 epoch of 2048 images (batch 128): test top-1 error {gpu:.1} % on the GPU, {cpu:.1} % on the CPU (the GPU run must learn: under 85 %, chance is 90 %)"
     ));
-    // Not asserted: the two runs' closeness. 16 steps at learning rate 0.1 amplify any
-    // difference, and the training step is not yet the CPU's on lavapipe (issue 12,
-    // `regnet-train/tests/gpu_train_step.rs`); measured 67-76 % against 68 %.
+    // Not asserted: the two runs' closeness. 16 steps at learning rate 0.1 amplify the ReLU
+    // switches of rounding (the training step itself is checked against the CPU by
+    // `regnet-train/tests/gpu_train_step.rs`); measured 65.4 % against 68.0 %.
     assert!(cpu < 85.0, "CPU run did not learn: {cpu} %");
     assert!(gpu < 85.0, "GPU run did not learn: {gpu} %");
 }

@@ -99,25 +99,29 @@ impl BatchNorm2d {
 /// `(mean, biased variance)`, for devices other than `flex`.
 ///
 /// Why not burn's `batch_norm_train`: it reduces each channel over a single N·H·W-long axis,
-/// so one shader invocation loops over up to N·H·W elements. On Mesa's software Vulkan device
-/// `mean_dim` over a 100352-long axis came out wrong (50176 was right), which made training
-/// at batch 128 and 28x28 wrong there; llvmpipe ends any shader loop silently after 65535
-/// iterations. Reducing W, H and N one after another keeps every loop `max(n, h, w)` long,
-/// and autodiff's backward of these ops (broadcast sums per axis) is just as short.
+/// so one shader invocation loops over up to N·H·W elements, and Mesa's software Vulkan
+/// device (llvmpipe) ends a shader's loops silently after 65535 iterations: batch 128 at
+/// 28x28 came out wrong there. Here every reduction, forward and backward, is `max(n, h, w)`
+/// long: the forward reduces W, H and N one after another, and the per-channel tensors are
+/// expanded to the full shape before they meet `x`, because burn's autodiff reduces a
+/// *broadcast* operand's gradient with one `sum_dims` over all broadcast axes, which the GPU
+/// backend merges back into one N·H·W-long reduction; `expand`'s backward reduces one axis at
+/// a time.
 pub fn bn_train_by_axes(
     x: Tensor<4>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     eps: f64,
 ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
-    let c = x.dims()[1];
+    let full = x.dims();
+    let c = full[1];
     // Equal counts per slice, so the mean of means is the mean over (n, h, w).
     let mean_nhw = |t: Tensor<4>| t.mean_dim(3).mean_dim(2).mean_dim(0);
     let mean = mean_nhw(x.clone());
-    let centered = x - mean.clone();
+    let centered = x - mean.clone().expand(full);
     let var = mean_nhw(centered.clone().powi_scalar(2));
     let scale = gamma.reshape([1, c, 1, 1]) / var.clone().add_scalar(eps).sqrt();
-    let y = centered * scale + beta.reshape([1, c, 1, 1]);
+    let y = centered * scale.expand(full) + beta.reshape([1, c, 1, 1]).expand(full);
     (y, mean.reshape([c]).detach(), var.reshape([c]).detach())
 }
 

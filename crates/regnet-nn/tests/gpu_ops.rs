@@ -341,3 +341,15 @@ fn two_group_stride_2_conv_at_batch_128() {
         2,
     );
 }
+
+/// A vanilla block's 3x3 stride-2 convolution (one group) at batch 128.
+#[test]
+fn dense_stride_2_conv_at_batch_128() {
+    conv_case(
+        "3x3/2 conv, 1 group, [128,16,28,28]",
+        [128, 16, 28, 28],
+        [16, 16, 3, 3],
+        2,
+        1,
+    );
+}
