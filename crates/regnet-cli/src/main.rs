@@ -5,6 +5,7 @@ mod allocator;
 mod commands;
 mod engine;
 mod model_args;
+mod panics;
 
 use std::process::ExitCode;
 
@@ -47,7 +48,7 @@ enum Command {
 fn main() -> ExitCode {
     allocator::keep_freed_memory();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = panics::as_errors(|| match cli.command {
         Command::Zoo(args) => commands::zoo::run(args),
         Command::Info(args) => commands::info::run(args),
         Command::Forward(args) => commands::forward::run(args),
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Fit(args) => commands::fit::run(args),
         Command::Paper(args) => commands::paper::run(args),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -77,3 +77,44 @@ fn no_vulkan_driver_is_a_one_line_error() {
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no usable GPU"), "{stderr}");
 }
+
+/// A batch past what the device can dispatch (lavapipe: at most 65535 workgroups per axis; the
+/// stem's matmul at batch 4096 and 224x224 asks for 6.4 M) is a one-line error, not a panic.
+#[test]
+fn a_batch_too_large_for_the_gpu_is_a_one_line_error() {
+    let Some(_) = regnet_nn::device::gpu_for_tests().unwrap() else {
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_regnet"))
+        .args(["time", "RegNetX-200MF", "--device", "gpu", "--forward-only"])
+        .args([
+            "--batch",
+            "4096",
+            "--im-size",
+            "224",
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+        ])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The Vulkan loader may print its own complaints about the environment first.
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+        .collect();
+    assert!(!out.status.success(), "ran: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(ours.len(), 1, "{stderr}");
+    assert!(
+        ours[0].starts_with("error: the GPU cannot run this size"),
+        "{stderr}"
+    );
+    regnet_nn::device::gpu_report(&format!(
+        "gpu: regnet time at batch 4096, 224x224: {}",
+        ours[0].chars().take(160).collect::<String>()
+    ));
+}
