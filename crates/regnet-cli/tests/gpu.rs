@@ -45,13 +45,13 @@ fn one_epoch(device: &str, out: &Path) -> f64 {
 
 #[test]
 fn one_epoch_of_the_default_model_on_the_gpu() {
-    let Some(_) = regnet_nn::device::gpu_for_tests().unwrap() else {
+    let Some(_) = regnet_nn::gpu_check::gpu_for_tests().unwrap() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
     let gpu = one_epoch("gpu", &tmp.path().join("gpu"));
     let cpu = one_epoch("cpu", &tmp.path().join("cpu"));
-    regnet_nn::device::gpu_report(&format!(
+    regnet_nn::gpu_check::gpu_report(&format!(
         "gpu vs cpu: regnet train, default model, 1 epoch of 2048 images (batch 128): test top-1 error {gpu:.1} % on the GPU, {cpu:.1} % on the CPU (the GPU run must learn: under 85 %, chance is 90 %)"
     ));
     // Not asserted: the two runs' closeness. 16 steps at learning rate 0.1 amplify the ReLU
@@ -82,7 +82,7 @@ fn no_vulkan_driver_is_a_one_line_error() {
 /// stem's matmul at batch 4096 and 224x224 asks for 6.4 M) is a one-line error, not a panic.
 #[test]
 fn a_batch_too_large_for_the_gpu_is_a_one_line_error() {
-    let Some(_) = regnet_nn::device::gpu_for_tests().unwrap() else {
+    let Some(_) = regnet_nn::gpu_check::gpu_for_tests().unwrap() else {
         return;
     };
     let out = Command::new(env!("CARGO_BIN_EXE_regnet"))
@@ -113,7 +113,7 @@ fn a_batch_too_large_for_the_gpu_is_a_one_line_error() {
         ours[0].starts_with("error: the GPU cannot run this size"),
         "{stderr}"
     );
-    regnet_nn::device::gpu_report(&format!(
+    regnet_nn::gpu_check::gpu_report(&format!(
         "gpu: regnet time at batch 4096, 224x224: {}",
         ours[0].chars().take(160).collect::<String>()
     ));

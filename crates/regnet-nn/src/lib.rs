@@ -21,6 +21,7 @@ pub mod conv_ext;
 pub mod device;
 pub mod error;
 pub mod fold;
+pub mod gpu_check;
 pub mod init;
 pub mod kernels;
 pub mod layers;

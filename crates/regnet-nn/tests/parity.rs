@@ -30,7 +30,7 @@ fn eval_logits_on(name: &str, dev: &burn::tensor::Device) -> (f32, Layout) {
 #[cfg(feature = "gpu")]
 #[test]
 fn every_fixture_on_the_gpu() {
-    let Some(gpu) = device::gpu_for_tests().unwrap() else {
+    let Some(gpu) = regnet_nn::gpu_check::gpu_for_tests().unwrap() else {
         return;
     };
     for name in [
@@ -41,7 +41,7 @@ fn every_fixture_on_the_gpu() {
         "regnetx_200mf_torchvision.safetensors",
     ] {
         let (d, _) = eval_logits_on(name, &gpu);
-        device::gpu_report(&format!(
+        regnet_nn::gpu_check::gpu_report(&format!(
             "gpu vs PyTorch float64: eval logits of {name}: max |diff| {d:.2e} (tolerance 1e-4)"
         ));
         assert!(d < 1e-4, "{name} on the GPU: max |diff| {d}");

@@ -8,7 +8,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
-use regnet_nn::device::{self, gpu_report};
+use regnet_nn::device;
+use regnet_nn::gpu_check::{gpu_for_tests, gpu_report, relative_l2};
 use regnet_nn::{Model, StateDict};
 use regnet_train::loss::{smooth_one_hot, targets_tensor};
 use regnet_train::optimizer::TrainOptimizer;
@@ -67,21 +68,7 @@ fn two_steps(dev: &Device) -> (Vec<f32>, Vec<f32>, StateDict, StateDict) {
     (logits, losses, first_grads, model.to_state_dict())
 }
 
-/// `||a - b|| / ||b||` (Euclidean norms). Not the largest elementwise difference: where a
-/// ReLU's input lies within rounding of zero, one device passes the gradient and the other
-/// does not, which moves single values by O(1) while both compute the same function.
-fn rel_l2(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let (mut d, mut n) = (0.0f64, 0.0f64);
-    for (x, y) in a.iter().zip(b) {
-        d += (*x as f64 - *y as f64).powi(2);
-        n += (*y as f64).powi(2);
-    }
-    let r = if n > 0.0 { (d / n).sqrt() } else { d.sqrt() };
-    if r.is_nan() { f32::INFINITY } else { r as f32 }
-}
-
-/// [`rel_l2`] of two state dicts taken whole (every tensor concatenated).
+/// [`relative_l2`] of two state dicts taken whole (every tensor concatenated).
 fn whole(got: &StateDict, want: &StateDict) -> f32 {
     let flat = |sd: &StateDict| -> Vec<f32> {
         want.tensors
@@ -89,14 +76,14 @@ fn whole(got: &StateDict, want: &StateDict) -> f32 {
             .flat_map(|k| sd.tensors[k].data.clone())
             .collect()
     };
-    rel_l2(&flat(got), &flat(want))
+    relative_l2(&flat(got), &flat(want))
 }
 
-/// The largest [`rel_l2`] over the tensors of two state dicts, and the tensor's name.
+/// The largest [`relative_l2`] over the tensors of two state dicts, and the tensor's name.
 fn worst(got: &StateDict, want: &StateDict) -> (f32, String) {
     let mut worst = (0.0f32, String::new());
     for (name, w) in &want.tensors {
-        let d = rel_l2(&got.tensors[name].data, &w.data);
+        let d = relative_l2(&got.tensors[name].data, &w.data);
         if d > worst.0 {
             worst = (d, name.clone());
         }
@@ -110,11 +97,11 @@ fn worst(got: &StateDict, want: &StateDict) -> (f32, String) {
 /// differed by 1.3e-2 and the first gradients of the 28x28 layers by up to 0.8.
 #[test]
 fn two_training_steps_at_batch_128_match_the_cpu() {
-    let Some(gpu) = device::gpu_for_tests().unwrap() else {
+    let Some(gpu) = gpu_for_tests().unwrap() else {
         return;
     };
     let (g, c) = (two_steps(&gpu), two_steps(&device::cpu()));
-    let logits = rel_l2(&g.0, &c.0);
+    let logits = relative_l2(&g.0, &c.0);
     let loss =
         g.1.iter()
             .zip(&c.1)

@@ -99,11 +99,11 @@ fn two_sgd_steps_match_pytorch() {
 #[cfg(feature = "gpu")]
 #[test]
 fn two_sgd_steps_match_pytorch_on_the_gpu() {
-    let Some(gpu) = regnet_nn::device::gpu_for_tests().unwrap() else {
+    let Some(gpu) = regnet_nn::gpu_check::gpu_for_tests().unwrap() else {
         return;
     };
     let d = two_sgd_steps(&gpu);
-    regnet_nn::device::gpu_report(&format!(
+    regnet_nn::gpu_check::gpu_report(&format!(
         "gpu vs PyTorch: two SGD steps (logits, loss, gradients, momentum, weights): max |diff| {d:.2e} (tolerance 1e-4)"
     ));
 }
