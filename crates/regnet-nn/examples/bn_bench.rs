@@ -1,10 +1,10 @@
 //! Times regnet's batch-norm kernels (no burn) for one shape (a profiling aid); prints the
 //! minimum over repetitions, which the load of a shared machine disturbs least.
-//! `cargo run --release -p regnet-nn --example bn_bench -- N C HW`
+//! `cargo run --release -p regnet-nn --example bn_bench -- N C HW` (`RELU=1`: with the ReLU fused)
 
 use std::time::Instant;
 
-use regnet_nn::kernels::batch_norm::{self as bn, BnGeom};
+use regnet_nn::kernels::batch_norm::{self as bn, BnAffine, BnGeom};
 
 fn main() {
     let a: Vec<usize> = std::env::args()
@@ -26,15 +26,19 @@ fn main() {
             })
             .fold(f64::INFINITY, f64::min)
     };
+    let relu = std::env::var_os("RELU").is_some();
+    let p = BnAffine {
+        gamma: &gamma,
+        beta: &beta,
+        eps: 1e-5,
+        relu,
+    };
     let (mean, var) = bn::stats(&x, &g);
-    let st = min_ms(&|| {
-        std::hint::black_box(bn::stats(&x, &g));
-    });
     let fw = min_ms(&|| {
-        std::hint::black_box(bn::forward_train(&x, &gamma, &beta, &mean, &var, 1e-5, &g));
+        std::hint::black_box(bn::train_forward(&x, &p, &g));
     });
     let bw = min_ms(&|| {
-        std::hint::black_box(bn::backward_train(&x, &dy, &gamma, &mean, &var, 1e-5, &g));
+        std::hint::black_box(bn::backward_train((&x, &dy), &p, (&mean, &var), &g));
     });
-    println!("{g:?}: stats {st:.3} ms, affine {fw:.3} ms, backward {bw:.3} ms");
+    println!("{g:?} (ReLU fused: {relu}): forward {fw:.3} ms, backward {bw:.3} ms");
 }

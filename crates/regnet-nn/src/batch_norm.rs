@@ -3,6 +3,7 @@
 //! one), momentum 0.1 in PyTorch's convention, eps 1e-5.
 
 use burn::module::{Flag, Module, Param, RunningState};
+use burn::tensor::activation;
 use burn::tensor::module::batch_norm;
 use burn::tensor::{Device, Tensor};
 
@@ -57,32 +58,25 @@ impl BatchNorm2d {
 
     /// Normalises `x`; in training also updates the running statistics.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_with_relu(x, false)
+    }
+
+    /// Normalises `x`, then applies a ReLU if `relu`: one fused operation when training on
+    /// flex (the backward recomputes the ReLU's mask from `x`, so no pass over the output
+    /// and no saved mask). In training also updates the running statistics.
+    pub fn forward_with_relu(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
         let flex = crate::conv_ext::is_flex(&x.device());
         if !self.is_training(&x) {
-            if flex {
-                // Fold the statistics into one scale and shift per channel: one pass.
-                let inv = (self.running_var.value().add_scalar(self.eps))
-                    .sqrt()
-                    .recip();
-                let scale = self.weight.val() * inv;
-                let shift = self.bias.val() - self.running_mean.value() * scale.clone();
-                return crate::bn_ext::channel_affine(x, scale, shift);
-            }
-            return batch_norm(
-                x,
-                self.weight.val(),
-                self.bias.val(),
-                self.running_mean.value(),
-                self.running_var.value(),
-                self.eps,
-            );
+            let y = self.eval(x, flex);
+            return if relu { activation::relu(y) } else { y };
         }
         let [n, _, h, w] = x.dims();
         let count = (n * h * w) as f64;
         let (output, mean, variance) = if flex {
-            crate::bn_ext::bn_train(x, self.weight.val(), self.bias.val(), self.eps)
+            crate::bn_ext::bn_train(x, self.weight.val(), self.bias.val(), self.eps, relu)
         } else {
-            bn_train_by_axes(x, self.weight.val(), self.bias.val(), self.eps)
+            let (y, mean, var) = bn_train_by_axes(x, self.weight.val(), self.bias.val(), self.eps);
+            (if relu { activation::relu(y) } else { y }, mean, var)
         };
         // PyTorch updates the running variance with the unbiased batch variance.
         let unbiased = variance.mul_scalar(count / (count - 1.0).max(1.0));
@@ -92,6 +86,27 @@ impl BatchNorm2d {
         self.running_mean.update(mean.detach());
         self.running_var.update(var.detach());
         output
+    }
+
+    /// Eval mode: normalise with the running statistics.
+    fn eval(&self, x: Tensor<4>, flex: bool) -> Tensor<4> {
+        if flex {
+            // Fold the statistics into one scale and shift per channel: one pass.
+            let inv = (self.running_var.value().add_scalar(self.eps))
+                .sqrt()
+                .recip();
+            let scale = self.weight.val() * inv;
+            let shift = self.bias.val() - self.running_mean.value() * scale.clone();
+            return crate::bn_ext::channel_affine(x, scale, shift);
+        }
+        batch_norm(
+            x,
+            self.weight.val(),
+            self.bias.val(),
+            self.running_mean.value(),
+            self.running_var.value(),
+            self.eps,
+        )
     }
 }
 
@@ -154,7 +169,7 @@ mod tests {
             let x = x0.clone().detach().require_grad();
             let (gamma, beta) = (gamma0.clone().require_grad(), beta0.clone().require_grad());
             let (y, mean, var) = if fused {
-                crate::bn_ext::bn_train(x.clone(), gamma.clone(), beta.clone(), 1e-5)
+                crate::bn_ext::bn_train(x.clone(), gamma.clone(), beta.clone(), 1e-5, false)
             } else {
                 bn_train_by_axes(x.clone(), gamma.clone(), beta.clone(), 1e-5)
             };

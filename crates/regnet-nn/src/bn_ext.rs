@@ -13,27 +13,31 @@ use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Shape, Tensor, TensorData};
 
 use crate::conv_ext::with_f32;
-use crate::kernels::batch_norm::{self as kernels, BnGeom};
+use crate::kernels::batch_norm::{self as kernels, BnAffine, BnGeom};
 
 /// Batch-norm operations a backend provides for regnet.
 #[backend_extension(Flex, Autodiff)]
 pub trait BnBackend: Backend {
-    /// Training-mode batch norm of `x [n, c, h, w]`: the output, and the batch statistics
-    /// `[2, c]` (mean, then biased variance).
+    /// Training-mode batch norm of `x [n, c, h, w]`, followed by a ReLU if `relu`: the
+    /// output, and the batch statistics `[2, c]` (mean, then biased variance).
     fn rn_bn_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// Gradients `(dx, dgamma, dbeta)` of [`BnBackend::rn_bn_train`].
+    #[allow(clippy::too_many_arguments)]
     fn rn_bn_train_grad(
         x: FloatTensor<Self>,
         dy: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         eps: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// `y = x * scale[c] + shift[c]` (eval-mode batch norm with folded statistics).
@@ -68,14 +72,20 @@ impl BnBackend for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         eps: f64,
+        relu: bool,
     ) -> (FlexTensor, FlexTensor) {
         let g = geom(&x);
         let shape = x.shape().to_vec();
         with_f32(&x, |xs| {
-            let (mean, var) = kernels::stats(xs, &g);
-            let y = with_f32(&gamma, |ga| {
-                with_f32(&beta, |be| {
-                    kernels::forward_train(xs, ga, be, &mean, &var, eps, &g)
+            let (y, mean, var) = with_f32(&gamma, |gamma| {
+                with_f32(&beta, |beta| {
+                    let p = BnAffine {
+                        gamma,
+                        beta,
+                        eps,
+                        relu,
+                    };
+                    kernels::train_forward(xs, &p, &g)
                 })
             });
             let mut stats = mean;
@@ -88,16 +98,26 @@ impl BnBackend for Flex {
         x: FlexTensor,
         dy: FlexTensor,
         gamma: FlexTensor,
+        beta: FlexTensor,
         stats: FlexTensor,
         eps: f64,
+        relu: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let g = geom(&x);
         let shape = x.shape().to_vec();
         let (dx, dgamma, dbeta) = with_f32(&x, |xs| {
             with_f32(&dy, |dys| {
-                with_f32(&gamma, |ga| {
-                    with_f32(&stats, |st| {
-                        kernels::backward_train(xs, dys, ga, &st[..g.c], &st[g.c..], eps, &g)
+                with_f32(&gamma, |gamma| {
+                    with_f32(&beta, |beta| {
+                        with_f32(&stats, |st| {
+                            let p = BnAffine {
+                                gamma,
+                                beta,
+                                eps,
+                                relu,
+                            };
+                            kernels::backward_train((xs, dys), &p, (&st[..g.c], &st[g.c..]), &g)
+                        })
                     })
                 })
             })
@@ -125,8 +145,8 @@ impl BnBackend for Flex {
 struct BnBackward;
 
 impl<B: BnBackend> Backward<B, 3> for BnBackward {
-    /// Input and gamma nodes, the batch statistics, epsilon.
-    type State = (NodeId, NodeId, FloatTensor<B>, f64);
+    /// Input, gamma and beta nodes, the batch statistics, epsilon, the fused ReLU.
+    type State = (NodeId, NodeId, NodeId, FloatTensor<B>, f64, bool);
 
     fn backward(
         self,
@@ -136,10 +156,11 @@ impl<B: BnBackend> Backward<B, 3> for BnBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let dy = grads.consume::<B>(&ops.node);
-        let (x_id, gamma_id, stats, eps) = ops.state;
+        let (x_id, gamma_id, beta_id, stats, eps, relu) = ops.state;
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_id);
         let gamma: FloatTensor<B> = checkpointer.retrieve_node_output(gamma_id);
-        let (dx, dgamma, dbeta) = B::rn_bn_train_grad(x, dy, gamma, stats, eps);
+        let beta: FloatTensor<B> = checkpointer.retrieve_node_output(beta_id);
+        let (dx, dgamma, dbeta) = B::rn_bn_train_grad(x, dy, gamma, beta, stats, eps, relu);
         if let Some(node) = node_x {
             grads.register::<B>(node.id, dx);
         }
@@ -158,6 +179,7 @@ impl<B: BnBackend, C: CheckpointStrategy> BnBackend for Autodiff<B, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         match BnBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
@@ -167,13 +189,16 @@ impl<B: BnBackend, C: CheckpointStrategy> BnBackend for Autodiff<B, C> {
             OpsKind::Tracked(mut prep) => {
                 let x_id = prep.checkpoint(&x);
                 let gamma_id = prep.checkpoint(&gamma);
+                let beta_id = prep.checkpoint(&beta);
                 let (y, stats) = B::rn_bn_train(
                     x.into_primitive(),
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     eps,
+                    relu,
                 );
-                let y = prep.finish((x_id, gamma_id, stats.clone(), eps), y);
+                let state = (x_id, gamma_id, beta_id, stats.clone(), eps, relu);
+                let y = prep.finish(state, y);
                 (y, <Self as AutodiffBackend>::from_inner(stats))
             }
             OpsKind::UnTracked(prep) => {
@@ -182,6 +207,7 @@ impl<B: BnBackend, C: CheckpointStrategy> BnBackend for Autodiff<B, C> {
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     eps,
+                    relu,
                 );
                 (prep.finish(y), <Self as AutodiffBackend>::from_inner(stats))
             }
@@ -192,25 +218,30 @@ impl<B: BnBackend, C: CheckpointStrategy> BnBackend for Autodiff<B, C> {
         _x: FloatTensor<Self>,
         _dy: FloatTensor<Self>,
         _gamma: FloatTensor<Self>,
+        _beta: FloatTensor<Self>,
         _stats: FloatTensor<Self>,
         _eps: f64,
+        _relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         unimplemented!("second-order gradients of batch norm are not supported")
     }
 }
 
-/// Training-mode batch norm on flex: the output and the batch `(mean, biased variance)`.
+/// Training-mode batch norm on flex, followed by a ReLU if `relu` (one fused operation): the
+/// output and the batch `(mean, biased variance)`.
 pub fn bn_train(
     x: Tensor<4>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     eps: f64,
+    relu: bool,
 ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
     let (y, stats) = <Dispatch as BnBackend>::rn_bn_train(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         eps,
+        relu,
     );
     let stats = Tensor::<2>::from_dispatch(stats).detach();
     let c = stats.dims()[1];

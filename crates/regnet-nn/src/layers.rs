@@ -120,10 +120,11 @@ impl ConvBn {
 
     /// Conv, BN, activation.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = self.bn.forward(self.conv.forward(x));
+        let y = self.conv.forward(x);
         match self.act {
-            Some(a) => activate(y, a),
-            None => y,
+            Some(Activation::Relu) => self.bn.forward_with_relu(y, true),
+            Some(a) => activate(self.bn.forward(y), a),
+            None => self.bn.forward(y),
         }
     }
 }

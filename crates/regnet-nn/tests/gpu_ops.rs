@@ -163,7 +163,7 @@ fn batch_norm_training_at_batch_128() {
         let gamma = tensor(&gamma0, [16], &ad).require_grad();
         let beta = tensor(&beta0, [16], &ad).require_grad();
         let (y, mean, var) = if regnet_nn::conv_ext::is_flex(dev) {
-            regnet_nn::bn_ext::bn_train(x.clone(), gamma.clone(), beta.clone(), 1e-5)
+            regnet_nn::bn_ext::bn_train(x.clone(), gamma.clone(), beta.clone(), 1e-5, false)
         } else {
             regnet_nn::batch_norm::bn_train_by_axes(x.clone(), gamma.clone(), beta.clone(), 1e-5)
         };

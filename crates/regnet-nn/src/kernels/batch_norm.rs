@@ -13,6 +13,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use super::bn_small;
 use super::simd::{LANES, multiversioned, reduce};
 
 /// Shape `[n, c, hw]` of a batch-norm input.
@@ -69,15 +70,15 @@ fn plane_sums<const K: usize>(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> [f32
     total
 }
 
-/// Adds per-channel sums of `f(x, y, m[c])` over whole samples (`c` planes of `hw` values
+/// Adds per-channel sums of `f(x, y, m[c])` (`m[c]` any per-channel values) over whole samples (`c` planes of `hw` values
 /// each) into `acc`. `f` must stay small: it is inlined into each SIMD copy.
 #[inline(always)]
-fn add_sample_sums<const K: usize>(
+fn add_sample_sums<const K: usize, P: Copy>(
     x: &[f32],
     y: &[f32],
-    (hw, m): (usize, &[f32]),
+    (hw, m): (usize, &[P]),
     acc: &mut [[f64; K]],
-    f: impl Fn(f32, f32, f32) -> [f32; K],
+    f: impl Fn(f32, f32, P) -> [f32; K],
 ) {
     let per = acc.len() * hw;
     for (xn, yn) in x.chunks_exact(per).zip(y.chunks_exact(per)) {
@@ -151,6 +152,23 @@ multiversioned! {
     }
 }
 
+multiversioned! {
+    /// [`sample_grad_sums`] behind a ReLU: `dy` counts where `x * a[c] + b[c] > 0` (the
+    /// forward's output was positive), per channel `[m, a, b]`.
+    fn sample_grad_sums_relu(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
+        add_sample_sums(x, dy, (hw, mab), acc, |v, d, [m, a, b]| {
+            let d = relu_grad(v, d, a, b);
+            [d, d * (v - m)]
+        })
+    }
+}
+
+/// The gradient through `relu(x * a + b)`'s ReLU: `dy` where the output was positive, else 0.
+#[inline(always)]
+pub(super) fn relu_grad(x: f32, dy: f32, a: f32, b: f32) -> f32 {
+    if x * a + b > 0.0 { dy } else { 0.0 }
+}
+
 /// Per-channel reductions over every sample: `chunk(x samples, y samples, acc)` folds
 /// whole samples into `acc` (one value per channel, starting at `T::default()`), and
 /// `merge` joins the tasks' results. The samples are read in memory order (whole samples
@@ -183,25 +201,56 @@ fn per_channel<T: Copy + Default + Send>(
     total
 }
 
+/// `out = x * a[c] + b[c]` for one sample (`c` planes of `hw`), then the ReLU if `RELU`.
+#[inline(always)]
+fn affine_planes<const RELU: bool>(
+    out: &mut [MaybeUninit<f32>],
+    x: &[f32],
+    (a, b): (&[f32], &[f32]),
+    hw: usize,
+) {
+    for (c, (o, v)) in out.chunks_exact_mut(hw).zip(x.chunks_exact(hw)).enumerate() {
+        let (a, b) = (a[c], b[c]);
+        for (o, v) in o.iter_mut().zip(v) {
+            let y = *v * a + b;
+            o.write(if RELU { y.max(0.0) } else { y });
+        }
+    }
+}
+
 multiversioned! {
     /// `out = x * a[c] + b[c]` for one sample (`c` planes of `hw`).
     fn sample_affine(out: &mut [MaybeUninit<f32>], x: &[f32], a: &[f32], b: &[f32], hw: usize) {
-        for (c, (o, v)) in out.chunks_exact_mut(hw).zip(x.chunks_exact(hw)).enumerate() {
-            let (a, b) = (a[c], b[c]);
-            for (o, v) in o.iter_mut().zip(v) {
-                o.write(*v * a + b);
+        affine_planes::<false>(out, x, (a, b), hw)
+    }
+}
+
+multiversioned! {
+    /// `out = relu(x * a[c] + b[c])` for one sample.
+    fn sample_affine_relu(out: &mut [MaybeUninit<f32>], x: &[f32], a: &[f32], b: &[f32], hw: usize) {
+        affine_planes::<true>(out, x, (a, b), hw)
+    }
+}
+
+multiversioned! {
+    /// `out = k * dy + q * (x - m) + r` per channel of one sample: the input gradient.
+    fn sample_dx(out: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32], coefs: &[[f32; 6]], hw: usize) {
+        let planes = out.chunks_exact_mut(hw).zip(x.chunks_exact(hw)).zip(dy.chunks_exact(hw));
+        for (((o, xp), dp), &[k, q, m, r, _, _]) in planes.zip(coefs) {
+            for ((o, xv), dv) in o.iter_mut().zip(xp).zip(dp) {
+                o.write(k * *dv + q * (*xv - m) + r);
             }
         }
     }
 }
 
 multiversioned! {
-    /// `out = k * dy + q * (x - m) + r` per channel of one sample: the input gradient.
-    fn sample_dx(out: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32], coefs: &[[f32; 4]], hw: usize) {
+    /// [`sample_dx`] behind a ReLU (`dy` masked by [`relu_grad`] with the coefficients' `a, b`).
+    fn sample_dx_relu(out: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32], coefs: &[[f32; 6]], hw: usize) {
         let planes = out.chunks_exact_mut(hw).zip(x.chunks_exact(hw)).zip(dy.chunks_exact(hw));
-        for (((o, xp), dp), &[k, q, m, r]) in planes.zip(coefs) {
+        for (((o, xp), dp), &[k, q, m, r, a, b]) in planes.zip(coefs) {
             for ((o, xv), dv) in o.iter_mut().zip(xp).zip(dp) {
-                o.write(k * *dv + q * (*xv - m) + r);
+                o.write(k * relu_grad(*xv, *dv, a, b) + q * (*xv - m) + r);
             }
         }
     }
@@ -210,7 +259,7 @@ multiversioned! {
 /// A vector of `len` values written chunk by chunk (`per` values each, in parallel) by
 /// `fill(chunk index, chunk)`, which must write every value of its chunk. Skips zeroing
 /// the buffer first: on these memory-bound loops the zeroing pass cost as much as a kernel.
-fn filled(
+pub(super) fn filled(
     len: usize,
     per: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
@@ -230,6 +279,9 @@ fn filled(
 /// the output the convolution just wrote, still in cache) that beat reading in memory
 /// order, which pays a horizontal sum per plane.
 pub fn stats(x: &[f32], g: &BnGeom) -> (Vec<f32>, Vec<f32>) {
+    if g.hw <= bn_small::MAX_HW {
+        return bn_small::stats(x, g);
+    }
     (0..g.c)
         .into_par_iter()
         .map(|c| {
@@ -241,69 +293,132 @@ pub fn stats(x: &[f32], g: &BnGeom) -> (Vec<f32>, Vec<f32>) {
 
 /// `y = x * scale[c] + shift[c]`.
 pub fn affine(x: &[f32], scale: &[f32], shift: &[f32], g: &BnGeom) -> Vec<f32> {
+    affine_act(x, (scale, shift), false, g)
+}
+
+/// `y = x * scale[c] + shift[c]`, then the ReLU if `relu`.
+fn affine_act(x: &[f32], (scale, shift): (&[f32], &[f32]), relu: bool, g: &BnGeom) -> Vec<f32> {
+    if g.hw <= bn_small::MAX_HW {
+        return bn_small::affine(x, (scale, shift), relu, g);
+    }
     let per = (g.c * g.hw).max(1);
+    let kernel = if relu {
+        sample_affine_relu
+    } else {
+        sample_affine
+    };
     filled(x.len(), per, |i, out| {
-        sample_affine(out, &x[i * per..][..out.len()], scale, shift, g.hw.max(1))
+        kernel(out, &x[i * per..][..out.len()], scale, shift, g.hw.max(1))
     })
+}
+
+/// A training-mode batch norm's parameters, and whether a ReLU follows it (fused into the
+/// same passes: the backward recomputes where the output was positive from `x`).
+#[derive(Clone, Copy, Debug)]
+pub struct BnAffine<'a> {
+    /// Gamma, per channel.
+    pub gamma: &'a [f32],
+    /// Beta, per channel.
+    pub beta: &'a [f32],
+    /// Epsilon.
+    pub eps: f64,
+    /// A ReLU on the output.
+    pub relu: bool,
+}
+
+impl BnAffine<'_> {
+    /// `(scale, shift)` of channel `c` with these batch statistics: `y = x * scale + shift`.
+    pub(super) fn scale_shift(&self, c: usize, mean: f32, var: f32) -> (f32, f32) {
+        let inv = 1.0 / (var as f64 + self.eps).sqrt();
+        let a = self.gamma[c] as f64 * inv;
+        (a as f32, (self.beta[c] as f64 - mean as f64 * a) as f32)
+    }
+
+    /// For channel `c`, from `(sum dy, sum dy * (x - mean))` (`dy` after the ReLU's mask):
+    /// the input gradient's coefficients `[k, q, mean, r, a, b]`
+    /// (`dx = k * dy + q * (x - mean) + r`; `a, b` the forward's scale and shift, for the
+    /// mask) and `(dbeta, dgamma)`.
+    pub(super) fn dx_coefs(
+        &self,
+        c: usize,
+        (mean, var): (f32, f32),
+        count: f64,
+        (sum_dy, sum_dyx): (f64, f64),
+    ) -> ([f32; 6], (f64, f64)) {
+        // dbeta = sum dy, dgamma = sum dy * xhat = inv * sum dy * (x - mean);
+        // dx = gamma * inv / N * (N * dy - dbeta - xhat * dgamma)
+        //    = k * dy + q * (x - mean) + r, k = gamma * inv, q = -k * inv * dgamma / N,
+        //      r = -k * dbeta / N.
+        let inv = 1.0 / (var as f64 + self.eps).sqrt();
+        let (db, dg) = (sum_dy, sum_dyx * inv);
+        let k = self.gamma[c] as f64 * inv;
+        let q = -k * inv * dg / count;
+        let (a, b) = self.scale_shift(c, mean, var);
+        let coefs = [k as f32, q as f32, mean, (-k * db / count) as f32, a, b];
+        (coefs, (db, dg))
+    }
 }
 
 /// Training-mode output: normalise with the batch statistics.
 pub fn forward_train(
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    mean: &[f32],
-    var: &[f32],
-    eps: f64,
+    p: &BnAffine,
+    (mean, var): (&[f32], &[f32]),
     g: &BnGeom,
 ) -> Vec<f32> {
-    let (scale, shift): (Vec<f32>, Vec<f32>) = (0..g.c)
-        .map(|c| {
-            let inv = 1.0 / (var[c] as f64 + eps).sqrt();
-            let a = gamma[c] as f64 * inv;
-            (a as f32, (beta[c] as f64 - mean[c] as f64 * a) as f32)
-        })
-        .unzip();
-    affine(x, &scale, &shift, g)
+    let (scale, shift): (Vec<f32>, Vec<f32>) =
+        (0..g.c).map(|c| p.scale_shift(c, mean[c], var[c])).unzip();
+    affine_act(x, (&scale, &shift), p.relu, g)
 }
 
-/// Gradients `(dx, dgamma, dbeta)` of training-mode batch norm.
-#[allow(clippy::too_many_arguments)]
+/// Training-mode batch norm (and ReLU): the output, the batch mean and the biased batch
+/// variance.
+pub fn train_forward(x: &[f32], p: &BnAffine, g: &BnGeom) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    if g.hw <= bn_small::MAX_HW {
+        return bn_small::forward_train(x, p, g);
+    }
+    let (mean, var) = stats(x, g);
+    let y = forward_train(x, p, (&mean, &var), g);
+    (y, mean, var)
+}
+
+/// Gradients `(dx, dgamma, dbeta)` of training-mode batch norm (and ReLU), from the input
+/// `x`, the output's gradient `dy` and the batch statistics.
 pub fn backward_train(
-    x: &[f32],
-    dy: &[f32],
-    gamma: &[f32],
-    mean: &[f32],
-    var: &[f32],
-    eps: f64,
+    (x, dy): (&[f32], &[f32]),
+    p: &BnAffine,
+    (mean, var): (&[f32], &[f32]),
     g: &BnGeom,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    if g.hw <= bn_small::MAX_HW {
+        return bn_small::backward_train((x, dy), p, (mean, var), g);
+    }
     let count = (g.n * g.hw) as f64;
-    // Per channel: dbeta = sum dy, dgamma = sum dy * xhat = inv * sum dy * (x - mean).
-    let chunk = |xs: &[f32], ds: &[f32], acc: &mut [[f64; 2]]| {
-        sample_grad_sums(xs, ds, g.hw.max(1), mean, acc)
+    let hw = g.hw.max(1);
+    let raw = if p.relu {
+        let mab: Vec<[f32; 3]> = (0..g.c)
+            .map(|c| {
+                let (a, b) = p.scale_shift(c, mean[c], var[c]);
+                [mean[c], a, b]
+            })
+            .collect();
+        let chunk = |xs: &[f32], ds: &[f32], acc: &mut [[f64; 2]]| {
+            sample_grad_sums_relu(xs, ds, hw, &mab, acc)
+        };
+        per_channel((x, dy), g, chunk, |a, b| [a[0] + b[0], a[1] + b[1]])
+    } else {
+        let chunk =
+            |xs: &[f32], ds: &[f32], acc: &mut [[f64; 2]]| sample_grad_sums(xs, ds, hw, mean, acc);
+        per_channel((x, dy), g, chunk, |a, b| [a[0] + b[0], a[1] + b[1]])
     };
-    let sums: Vec<(f64, f64)> = per_channel((x, dy), g, chunk, |a, b| [a[0] + b[0], a[1] + b[1]])
-        .iter()
-        .zip(var)
-        .map(|(s, v)| (s[0], s[1] / (*v as f64 + eps).sqrt()))
-        .collect();
-    // dx = gamma * inv / N * (N * dy - dbeta - xhat * dgamma)
-    //    = k * dy + q * (x - mean) + r, k = gamma * inv, q = -k * inv * dgamma / N,
-    //      r = -k * dbeta / N.
-    let coefs: Vec<[f32; 4]> = (0..g.c)
-        .map(|c| {
-            let inv = 1.0 / (var[c] as f64 + eps).sqrt();
-            let k = gamma[c] as f64 * inv;
-            let (db, dg) = sums[c];
-            let q = -k * inv * dg / count;
-            [k as f32, q as f32, mean[c], (-k * db / count) as f32]
-        })
-        .collect();
+    let (coefs, sums): (Vec<[f32; 6]>, Vec<(f64, f64)>) = (0..g.c)
+        .map(|c| p.dx_coefs(c, (mean[c], var[c]), count, (raw[c][0], raw[c][1])))
+        .unzip();
     let per = (g.c * g.hw).max(1);
+    let kernel = if p.relu { sample_dx_relu } else { sample_dx };
     let dx = filled(x.len(), per, |i, out| {
         let (xs, ds) = (&x[i * per..][..out.len()], &dy[i * per..][..out.len()]);
-        sample_dx(out, xs, ds, &coefs, g.hw.max(1))
+        kernel(out, xs, ds, &coefs, hw)
     });
     let dgamma = sums.iter().map(|s| s.1 as f32).collect();
     let dbeta = sums.iter().map(|s| s.0 as f32).collect();
@@ -322,7 +437,13 @@ mod tests {
             .collect();
         let (gamma, beta) = (vec![1.5f32, 0.5], vec![0.1f32, -0.2]);
         let (mean, var) = stats(&x, &g);
-        let y = forward_train(&x, &gamma, &beta, &mean, &var, 1e-5, &g);
+        let p = BnAffine {
+            gamma: &gamma,
+            beta: &beta,
+            eps: 1e-5,
+            relu: false,
+        };
+        let y = forward_train(&x, &p, (&mean, &var), &g);
         // Each channel of y has mean beta and variance gamma^2 (up to eps).
         let (ym, yv) = stats(&y, &g);
         for c in 0..2 {
@@ -333,13 +454,13 @@ mod tests {
         let w: Vec<f32> = (0..30).map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.1).collect();
         let loss = |x: &[f32]| -> f64 {
             let (m, v) = stats(x, &g);
-            forward_train(x, &gamma, &beta, &m, &v, 1e-5, &g)
+            forward_train(x, &p, (&m, &v), &g)
                 .iter()
                 .zip(&w)
                 .map(|(a, b)| (*a * *b) as f64)
                 .sum()
         };
-        let (dx, dgamma, dbeta) = backward_train(&x, &w, &gamma, &mean, &var, 1e-5, &g);
+        let (dx, dgamma, dbeta) = backward_train((&x, &w), &p, (&mean, &var), &g);
         for i in [0, 7, 29] {
             let (mut xp, mut xm) = (x.clone(), x.clone());
             xp[i] += 1e-2;
@@ -371,6 +492,11 @@ mod tests {
                 // Several reduction tasks; planes longer than one f32 run.
                 (9, 8, 1000),
                 (3, 2, 5000),
+                // Small planes, position by position; more samples than one f32 run.
+                (70, 5, 4),
+                (130, 3, 1),
+                (3, 7, 9),
+                (2, 600, 16),
             ] {
                 let g = BnGeom { n, c, hw };
                 let len = n * c * hw;
@@ -380,10 +506,52 @@ mod tests {
                 let dy: Vec<f32> = (0..len)
                     .map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.1)
                     .collect();
-                let gamma: Vec<f32> = (0..c).map(|i| 0.5 + i as f32 * 0.25).collect();
+                let gamma: Vec<f32> = (0..c).map(|i| 0.5 + (i % 5) as f32 * 0.25).collect();
                 let (mean, var) = stats(&x, &g);
                 let cnt = (n * hw) as f64;
-                let (dx, dgamma, dbeta) = backward_train(&x, &dy, &gamma, &mean, &var, 1e-5, &g);
+                let beta: Vec<f32> = (0..c).map(|i| 0.1 - (i % 7) as f32 * 0.05).collect();
+                let p = BnAffine {
+                    gamma: &gamma,
+                    beta: &beta,
+                    eps: 1e-5,
+                    relu: false,
+                };
+                let (dx, dgamma, dbeta) = backward_train((&x, &dy), &p, (&mean, &var), &g);
+                let y = forward_train(&x, &p, (&mean, &var), &g);
+                // The one-call forward gives the same output and statistics.
+                let (y1, mean1, var1) = train_forward(&x, &p, &g);
+                assert_eq!((&mean1, &var1), (&mean, &var), "{g:?}");
+                assert!(
+                    y1.iter()
+                        .zip(&y)
+                        .all(|(a, b)| (a - b).abs() <= 1e-6 * (1.0 + b.abs()))
+                );
+                // With the ReLU fused: the output is relu(y), and the gradients are those of
+                // batch norm alone with dy zeroed where the output was not positive.
+                let relu = BnAffine { relu: true, ..p };
+                let (yr, ..) = train_forward(&x, &relu, &g);
+                assert!(
+                    yr.iter().zip(&y1).all(|(r, y)| *r == y.max(0.0)),
+                    "relu {g:?}"
+                );
+                if len > 20 {
+                    assert!(yr.iter().any(|v| *v == 0.0) && yr.iter().any(|v| *v > 0.0));
+                }
+                let masked: Vec<f32> = dy
+                    .iter()
+                    .zip(&yr)
+                    .map(|(d, y)| if *y > 0.0 { *d } else { 0.0 })
+                    .collect();
+                let want = backward_train((&x, &masked), &p, (&mean, &var), &g);
+                let got = backward_train((&x, &dy), &relu, (&mean, &var), &g);
+                for (w, g2) in [(&want.0, &got.0), (&want.1, &got.1), (&want.2, &got.2)] {
+                    assert!(
+                        w.iter()
+                            .zip(g2)
+                            .all(|(a, b)| (a - b).abs() <= 1e-5 * (1.0 + a.abs())),
+                        "relu grads {g:?}"
+                    );
+                }
                 for ch in 0..c {
                     let idx: Vec<usize> = (0..n).flat_map(|s| g.plane(s, ch)).collect();
                     let m = idx.iter().map(|&i| x[i] as f64).sum::<f64>() / cnt;
@@ -400,6 +568,8 @@ mod tests {
                     assert!((dgamma[ch] as f64 - dg).abs() < 1e-4, "dgamma {g:?}");
                     for &i in &idx {
                         let xhat = (x[i] as f64 - m) * inv;
+                        let want_y = gamma[ch] as f64 * xhat + beta[ch] as f64;
+                        assert!((y[i] as f64 - want_y).abs() < 1e-4, "y[{i}] {g:?}");
                         let want =
                             gamma[ch] as f64 * inv / cnt * (cnt * dy[i] as f64 - db - xhat * dg);
                         assert!((dx[i] as f64 - want).abs() < 1e-4, "dx[{i}] {g:?}");

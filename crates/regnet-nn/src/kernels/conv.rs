@@ -17,7 +17,8 @@
 //! direct loops instead: their GEMMs would have a single row. 1x1 convolutions multiply
 //! straight from NCHW, gathering chunks of samples first on maps of a few pixels. Grouped
 //! stride-1 convolutions with whole blocks of 8 outputs per group run the direct kernels of
-//! [`super::direct`] instead, on AVX-512 CPUs and maps at least 4 wide.
+//! [`super::direct`] instead, on AVX-512 CPUs and maps at least 4 wide; on maps of at most
+//! 16 pixels a kernel becomes one dense matrix per group ([`super::small_map`]).
 
 use std::cell::RefCell;
 
@@ -26,6 +27,7 @@ use rayon::prelude::*;
 
 use super::abt::{Rows, gemm_abt};
 use super::direct;
+use super::small_map;
 use super::unfold::{COL2IM_MIN_ROW, IM2COL_MIN_ROW, Unfold};
 
 thread_local! {
@@ -287,6 +289,10 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         depthwise_forward(x, wt, g, &mut y);
         return y;
     }
+    if small_map::preferred_forward(g) {
+        small_map::forward(x, wt, g, &mut y);
+        return y;
+    }
     if direct::pays_off(g) {
         direct::forward(x, wt, g, &mut y);
         return y;
@@ -403,6 +409,10 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         depthwise_backward_data(dy, wt, g, &mut dx);
         return dx;
     }
+    if small_map::applies(g) {
+        small_map::backward_data(dy, wt, g, &mut dx);
+        return dx;
+    }
     if direct::pays_off(g) && direct::applies_backward_data(g) {
         direct::backward_data(dy, wt, g, &mut dx);
         return dx;
@@ -466,6 +476,9 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     }
     if g.is_pointwise() {
         return pointwise_backward_weight(x, dy, g);
+    }
+    if small_map::applies(g) {
+        return small_map::backward_weight(x, dy, g);
     }
     if direct::pays_off(g) {
         return direct::backward_weight(x, dy, g);
@@ -838,6 +851,14 @@ mod tests {
             // Grouped, stride 1, whole blocks of 8 outputs: the direct kernels.
             (3, 16, 32, 6, 6, 3, 1, 2),
             (2, 32, 32, 4, 5, 3, 1, 2),
+            // Maps of at most 4 pixels: one dense matrix per group.
+            (3, 32, 32, 2, 2, 3, 1, 2),
+            (4, 24, 24, 2, 2, 3, 1, 1),
+            (2, 16, 48, 2, 1, 3, 1, 4),
+            (3, 16, 16, 2, 2, 3, 2, 2),
+            (2, 8, 8, 2, 2, 5, 1, 2),
+            (2, 16, 16, 4, 4, 3, 2, 2),
+            (3, 16, 32, 3, 4, 3, 1, 2),
         ] {
             v.push(ConvGeom {
                 n,

@@ -3,7 +3,9 @@
 
 mod abt;
 pub mod batch_norm;
+mod bn_small;
 pub mod conv;
 mod direct;
 pub(crate) mod simd;
+mod small_map;
 mod unfold;

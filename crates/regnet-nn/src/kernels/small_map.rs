@@ -1,0 +1,217 @@
+//! Convolutions on maps of at most 16 pixels as one dense matrix per group.
+//!
+//! RegNet's last stage runs at 2x2 on 32x32 inputs (pycls's CIFAR models), about half of a
+//! RegNetX-400MF CIFAR network's multiply-adds. There a 3x3 kernel with padding 1 links
+//! every input pixel to every output pixel, so im2col's unfolded rows are 5/9 padding and
+//! its copies cost more than the arithmetic (53 GFLOP/s counting the zeros, in `REGNET_OPPROF`
+//! timings of a training step). Instead, a group's convolution is the matrix
+//! `E_g[cog * P_out, cig * P_in]` whose entry for (output channel and pixel, input channel
+//! and pixel) is the kernel tap linking the two pixels, or zero. With the samples as rows,
+//! NCHW is already `X_g[n, cig * P_in]` (row stride `ci * P_in`), so each product is one
+//! strided GEMM with no copies:
+//!
+//! - forward: `Y_g[n, cog * P_out] = X_g * E_g^T`;
+//! - input gradient: `dX_g = dY_g * E_g`;
+//! - weight gradient: `dE_g = dY_g^T * X_g`, whose entries are added back onto their taps.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::conv::ConvGeom;
+
+/// Largest input map (in pixels) that runs here. At 4x4 a 3x3 kernel links 100 of the 256
+/// pixel pairs, so `E_g` is 61 % zeros; still, on the default model's 4x4 stage
+/// (`REGNET_OPPROF`, batch 128) the weight gradient took 0.27 ms here against 0.56 ms in the
+/// direct kernels and the input gradient 0.23 against 0.34 ms, while the forward was no faster
+/// (and slower on RegNetX-400MF's 16-channel groups): see [`preferred_forward`].
+const MAX_PIXELS: usize = 16;
+
+/// Whether `g` can run here: a real kernel (not 1x1, which the pointwise path does without
+/// zeros), a map of at most [`MAX_PIXELS`], some output, and not depthwise (whose direct
+/// loops need no matrix). The gradients of such convolutions run here.
+pub(super) fn applies(g: &ConvGeom) -> bool {
+    g.k > 1 && g.h * g.w <= MAX_PIXELS && g.oh() * g.ow() > 0 && !(g.cig() == 1 && g.cog() == 1)
+}
+
+/// Whether the forward of `g` runs here: on maps of at most 4 pixels (no zeros in `E_g` for
+/// 3x3 kernels), or where the direct kernels do not run.
+pub(super) fn preferred_forward(g: &ConvGeom) -> bool {
+    applies(g) && (g.h * g.w <= 4 || !super::direct::pays_off(g))
+}
+
+/// For each (output pixel, input pixel) pair, row-major, the tap `kh * k + kw` that links
+/// them, if any.
+fn taps(g: &ConvGeom) -> Vec<Option<usize>> {
+    let (ow, w) = (g.ow(), g.w);
+    let mut t = Vec::with_capacity(g.oh() * ow * g.h * w);
+    for po in 0..g.oh() * ow {
+        let (oy, ox) = (po / ow, po % ow);
+        for pi in 0..g.h * w {
+            let (iy, ix) = (pi / w, pi % w);
+            // Tap (kh, kw) reads input row oy*s + kh - p.
+            let kh = (iy + g.p).checked_sub(oy * g.s).filter(|&v| v < g.k);
+            let kw = (ix + g.p).checked_sub(ox * g.s).filter(|&v| v < g.k);
+            t.push(kh.zip(kw).map(|(kh, kw)| kh * g.k + kw));
+        }
+    }
+    t
+}
+
+/// Writes group `gi`'s dense matrix `E_g[cog * P_out, cig * P_in]` into `e`.
+fn dense(wt: &[f32], g: &ConvGeom, gi: usize, taps: &[Option<usize>], e: &mut [f32]) {
+    let (cig, kk) = (g.cig(), g.k * g.k);
+    let (pin, pout) = (g.h * g.w, g.oh() * g.ow());
+    for co in 0..g.cog() {
+        let filters = &wt[(gi * g.cog() + co) * cig * kk..][..cig * kk];
+        for po in 0..pout {
+            let row = &mut e[(co * pout + po) * cig * pin..][..cig * pin];
+            let links = &taps[po * pin..][..pin];
+            for (ci, out) in row.chunks_exact_mut(pin).enumerate() {
+                for (o, t) in out.iter_mut().zip(links) {
+                    *o = t.map_or(0.0, |t| filters[ci * kk + t]);
+                }
+            }
+        }
+    }
+}
+
+/// A pointer the groups' tasks share; each writes only its own group's columns.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+// SAFETY: the tasks write disjoint elements (their own group's columns), see the callers.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+/// `dst[m, n] = lhs[m, k] * rhs[k, n]`, every operand given by a pointer and
+/// `(row stride, column stride)` in elements.
+///
+/// # Safety
+/// The strides and sizes must describe elements inside live allocations, and no other
+/// thread may touch `dst`'s elements meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_strided(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_rs: isize,
+    (lhs, lhs_rs, lhs_cs): (*const f32, isize, isize),
+    (rhs, rhs_rs, rhs_cs): (*const f32, isize, isize),
+    par: Parallelism,
+) {
+    // SAFETY: the caller's contract; gemm reads lhs and rhs and writes dst only.
+    unsafe {
+        gemm::gemm(
+            m, n, k, dst, 1, dst_rs, false, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 1.0, 1.0,
+            false, false, false, par,
+        )
+    }
+}
+
+/// Threads inside each group's GEMM when there are fewer groups than threads.
+fn parallelism(g: &ConvGeom) -> Parallelism {
+    if g.g >= rayon::current_num_threads() {
+        Parallelism::None
+    } else {
+        Parallelism::Rayon(0)
+    }
+}
+
+/// Runs `f(gi, e)` for every group in parallel, `e` holding `E_g`.
+fn per_group(wt: &[f32], g: &ConvGeom, f: impl Fn(usize, &[f32]) + Sync) {
+    let taps = taps(g);
+    let len = g.cog() * g.oh() * g.ow() * g.cig() * g.h * g.w;
+    (0..g.g).into_par_iter().for_each_init(
+        || vec![0.0f32; len],
+        |e, gi| {
+            dense(wt, g, gi, &taps, e);
+            f(gi, e);
+        },
+    );
+}
+
+/// Forward convolution into `y` (every element written).
+pub(super) fn forward(x: &[f32], wt: &[f32], g: &ConvGeom, y: &mut [f32]) {
+    let (pin, pout) = (g.h * g.w, g.oh() * g.ow());
+    let (kin, kout) = (g.cig() * pin, g.cog() * pout);
+    assert!(x.len() >= g.n * g.ci * pin && y.len() >= g.n * g.co * pout);
+    let (dst, par) = (Shared(y.as_mut_ptr()), parallelism(g));
+    per_group(wt, g, |gi, e| {
+        // SAFETY: group gi writes columns [gi*kout, (gi+1)*kout) of the n rows of `y`
+        // (row stride co*P_out) and reads inside `x` and `e`; the groups' columns are disjoint.
+        unsafe {
+            gemm_strided(
+                (g.n, kout, kin),
+                { dst }.0.add(gi * kout),
+                (g.co * pout) as isize,
+                (x.as_ptr().add(gi * kin), (g.ci * pin) as isize, 1),
+                (e.as_ptr(), 1, kin as isize),
+                par,
+            )
+        }
+    });
+}
+
+/// Input gradient into `dx` (every element written).
+pub(super) fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+    let (pin, pout) = (g.h * g.w, g.oh() * g.ow());
+    let (kin, kout) = (g.cig() * pin, g.cog() * pout);
+    assert!(dx.len() >= g.n * g.ci * pin && dy.len() >= g.n * g.co * pout);
+    let (dst, par) = (Shared(dx.as_mut_ptr()), parallelism(g));
+    per_group(wt, g, |gi, e| {
+        // SAFETY: group gi writes columns [gi*kin, (gi+1)*kin) of the n rows of `dx`
+        // (row stride ci*P_in) and reads inside `dy` and `e`; the groups' columns are disjoint.
+        unsafe {
+            gemm_strided(
+                (g.n, kin, kout),
+                { dst }.0.add(gi * kin),
+                (g.ci * pin) as isize,
+                (dy.as_ptr().add(gi * kout), (g.co * pout) as isize, 1),
+                (e.as_ptr(), kin as isize, 1),
+                par,
+            )
+        }
+    });
+}
+
+/// Weight gradient `dw[co, ci/g, k, k]`.
+pub(super) fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let (pin, pout) = (g.h * g.w, g.oh() * g.ow());
+    let (cig, cog, kk) = (g.cig(), g.cog(), g.k * g.k);
+    let (kin, kout) = (cig * pin, cog * pout);
+    assert!(x.len() >= g.n * g.ci * pin && dy.len() >= g.n * g.co * pout);
+    let taps = taps(g);
+    let par = parallelism(g);
+    let mut dw = vec![0.0f32; g.co * cig * kk];
+    dw.par_chunks_mut(cog * cig * kk).enumerate().for_each_init(
+        || vec![0.0f32; kout * kin],
+        |de, (gi, dwg)| {
+            // SAFETY: dE_g[kout, kin] = dY_g^T X_g: reads group gi's columns of `dy`
+            // and `x` (all n rows), writes this task's own `de`.
+            unsafe {
+                gemm_strided(
+                    (kout, kin, g.n),
+                    de.as_mut_ptr(),
+                    kin as isize,
+                    (dy.as_ptr().add(gi * kout), 1, (g.co * pout) as isize),
+                    (x.as_ptr().add(gi * kin), (g.ci * pin) as isize, 1),
+                    par,
+                )
+            }
+            for co in 0..cog {
+                for po in 0..pout {
+                    let row = &de[(co * pout + po) * kin..][..kin];
+                    let links = &taps[po * pin..][..pin];
+                    for ci in 0..cig {
+                        let filter = &mut dwg[(co * cig + ci) * kk..][..kk];
+                        for (v, t) in row[ci * pin..][..pin].iter().zip(links) {
+                            if let Some(t) = t {
+                                filter[*t] += *v;
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+    dw
+}
