@@ -851,6 +851,9 @@ mod tests {
             // Grouped, stride 1, whole blocks of 8 outputs: the direct kernels.
             (3, 16, 32, 6, 6, 3, 1, 2),
             (2, 32, 32, 4, 5, 3, 1, 2),
+            // Stems of 1 and 3 channels: the direct kernels too.
+            (2, 1, 16, 9, 9, 3, 1, 1),
+            (3, 3, 32, 8, 10, 3, 1, 1),
             // Maps of at most 4 pixels: one dense matrix per group.
             (3, 32, 32, 2, 2, 3, 1, 2),
             (4, 24, 24, 2, 2, 3, 1, 1),
