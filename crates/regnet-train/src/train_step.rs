@@ -34,33 +34,18 @@ pub fn train_step(
     (x, targets): (Tensor<4>, Tensor<2>),
     lr: f64,
     replicas: usize,
-    check: impl FnOnce(&Model, f32, &GradientsParams) -> Result<(), TrainError> + Send,
+    check: impl FnOnce(&Model, f32, &GradientsParams) -> Result<(), TrainError>,
 ) -> Result<Step, TrainError> {
-    on_worker(|| {
-        let StepGrads {
-            grads,
-            loss,
-            logits,
-        } = gradients(&model, x, targets, replicas)?;
-        check(&model, loss, &grads)?;
-        let model = optimizer.step(model, grads, lr);
-        Ok(Step {
-            model,
-            loss,
-            logits,
-        })
+    let StepGrads {
+        grads,
+        loss,
+        logits,
+    } = gradients(&model, x, targets, replicas)?;
+    check(&model, loss, &grads)?;
+    let model = optimizer.step(model, grads, lr);
+    Ok(Step {
+        model,
+        loss,
+        logits,
     })
-}
-
-/// Runs `f` on a thread of rayon's pool (at once if this is one). The CPU kernels' parallel
-/// loops, started from a worker, run on it and wake one other thread; started from outside
-/// the pool, each of the step's hundreds of loops parks the caller and wakes two. On the
-/// project's 2-core machine a training step took 7-9 % less time this way (`regnet time`,
-/// 4 rounds alternating, default model and RegNetX-400MF CIFAR).
-fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
-        f()
-    } else {
-        rayon::scope(|_| f())
-    }
 }
