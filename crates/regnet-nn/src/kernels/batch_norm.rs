@@ -7,7 +7,8 @@
 //! read the samples in memory order ([`per_channel`]). Both keep f32 partial sums in
 //! [`LANES`] accumulators flushed into f64 every few thousand values. The elementwise loops
 //! run sample by sample and skip zeroing their outputs. All are compiled for AVX2 and
-//! AVX-512 too and picked at run time.
+//! AVX-512 too and picked at run time. Planes of at most 16 pixels run position by position
+//! instead ([`super::bn_small`]).
 
 use std::mem::MaybeUninit;
 
@@ -497,6 +498,8 @@ mod tests {
                 (130, 3, 1),
                 (3, 7, 9),
                 (2, 600, 16),
+                // Small planes in several tasks of whole channels.
+                (40, 300, 16),
             ] {
                 let g = BnGeom { n, c, hw };
                 let len = n * c * hw;
@@ -507,8 +510,6 @@ mod tests {
                     .map(|i| ((i * 31 % 17) as f32 - 8.0) * 0.1)
                     .collect();
                 let gamma: Vec<f32> = (0..c).map(|i| 0.5 + (i % 5) as f32 * 0.25).collect();
-                let (mean, var) = stats(&x, &g);
-                let cnt = (n * hw) as f64;
                 let beta: Vec<f32> = (0..c).map(|i| 0.1 - (i % 7) as f32 * 0.05).collect();
                 let p = BnAffine {
                     gamma: &gamma,
@@ -516,7 +517,7 @@ mod tests {
                     eps: 1e-5,
                     relu: false,
                 };
-                let (dx, dgamma, dbeta) = backward_train((&x, &dy), &p, (&mean, &var), &g);
+                let (mean, var) = stats(&x, &g);
                 let y = forward_train(&x, &p, (&mean, &var), &g);
                 // The one-call forward gives the same output and statistics.
                 let (y1, mean1, var1) = train_forward(&x, &p, &g);
@@ -526,56 +527,79 @@ mod tests {
                         .zip(&y)
                         .all(|(a, b)| (a - b).abs() <= 1e-6 * (1.0 + b.abs()))
                 );
-                // With the ReLU fused: the output is relu(y), and the gradients are those of
-                // batch norm alone with dy zeroed where the output was not positive.
-                let relu = BnAffine { relu: true, ..p };
-                let (yr, ..) = train_forward(&x, &relu, &g);
-                assert!(
-                    yr.iter().zip(&y1).all(|(r, y)| *r == y.max(0.0)),
-                    "relu {g:?}"
-                );
-                if len > 20 {
-                    assert!(yr.contains(&0.0) && yr.iter().any(|v| *v > 0.0));
-                }
-                let masked: Vec<f32> = dy
-                    .iter()
-                    .zip(&yr)
-                    .map(|(d, y)| if *y > 0.0 { *d } else { 0.0 })
-                    .collect();
-                let want = backward_train((&x, &masked), &p, (&mean, &var), &g);
-                let got = backward_train((&x, &dy), &relu, (&mean, &var), &g);
-                for (w, g2) in [(&want.0, &got.0), (&want.1, &got.1), (&want.2, &got.2)] {
-                    assert!(
-                        w.iter()
-                            .zip(g2)
-                            .all(|(a, b)| (a - b).abs() <= 1e-5 * (1.0 + a.abs())),
-                        "relu grads {g:?}"
-                    );
-                }
-                for ch in 0..c {
-                    let idx: Vec<usize> = (0..n).flat_map(|s| g.plane(s, ch)).collect();
-                    let m = idx.iter().map(|&i| x[i] as f64).sum::<f64>() / cnt;
-                    let v = idx.iter().map(|&i| (x[i] as f64 - m).powi(2)).sum::<f64>() / cnt;
-                    assert!((mean[ch] as f64 - m).abs() < 1e-5, "mean {g:?}");
-                    assert!((var[ch] as f64 - v).abs() < 1e-5, "var {g:?}");
-                    let inv = 1.0 / (v + 1e-5).sqrt();
-                    let db: f64 = idx.iter().map(|&i| dy[i] as f64).sum();
-                    let dg: f64 = idx
-                        .iter()
-                        .map(|&i| dy[i] as f64 * (x[i] as f64 - m) * inv)
-                        .sum();
-                    assert!((dbeta[ch] as f64 - db).abs() < 1e-4, "dbeta {g:?}");
-                    assert!((dgamma[ch] as f64 - dg).abs() < 1e-4, "dgamma {g:?}");
-                    for &i in &idx {
-                        let xhat = (x[i] as f64 - m) * inv;
-                        let want_y = gamma[ch] as f64 * xhat + beta[ch] as f64;
-                        assert!((y[i] as f64 - want_y).abs() < 1e-4, "y[{i}] {g:?}");
-                        let want =
-                            gamma[ch] as f64 * inv / cnt * (cnt * dy[i] as f64 - db - xhat * dg);
-                        assert!((dx[i] as f64 - want).abs() < 1e-4, "dx[{i}] {g:?}");
-                    }
-                }
+                let grads = backward_train((&x, &dy), &p, (&mean, &var), &g);
+                check_per_channel((&x, &dy), &p, (&mean, &var), (&y, grads), &g);
+                check_fused_relu((&x, &dy), &p, (&mean, &var), &y1, &g);
             }
         });
+    }
+
+    /// Statistics, output and gradients of every channel against float64.
+    fn check_per_channel(
+        (x, dy): (&[f32], &[f32]),
+        p: &BnAffine,
+        (mean, var): (&[f32], &[f32]),
+        (y, (dx, dgamma, dbeta)): (&[f32], (Vec<f32>, Vec<f32>, Vec<f32>)),
+        g: &BnGeom,
+    ) {
+        let cnt = (g.n * g.hw) as f64;
+        for ch in 0..g.c {
+            let idx: Vec<usize> = (0..g.n).flat_map(|s| g.plane(s, ch)).collect();
+            let m = idx.iter().map(|&i| x[i] as f64).sum::<f64>() / cnt;
+            let v = idx.iter().map(|&i| (x[i] as f64 - m).powi(2)).sum::<f64>() / cnt;
+            assert!((mean[ch] as f64 - m).abs() < 1e-5, "mean {g:?}");
+            assert!((var[ch] as f64 - v).abs() < 1e-5, "var {g:?}");
+            let inv = 1.0 / (v + 1e-5).sqrt();
+            let db: f64 = idx.iter().map(|&i| dy[i] as f64).sum();
+            let dg: f64 = idx
+                .iter()
+                .map(|&i| dy[i] as f64 * (x[i] as f64 - m) * inv)
+                .sum();
+            assert!((dbeta[ch] as f64 - db).abs() < 1e-4, "dbeta {g:?}");
+            assert!((dgamma[ch] as f64 - dg).abs() < 1e-4, "dgamma {g:?}");
+            let gamma = p.gamma[ch] as f64;
+            for &i in &idx {
+                let xhat = (x[i] as f64 - m) * inv;
+                let want_y = gamma * xhat + p.beta[ch] as f64;
+                assert!((y[i] as f64 - want_y).abs() < 1e-4, "y[{i}] {g:?}");
+                let want = gamma * inv / cnt * (cnt * dy[i] as f64 - db - xhat * dg);
+                assert!((dx[i] as f64 - want).abs() < 1e-4, "dx[{i}] {g:?}");
+            }
+        }
+    }
+
+    /// With the ReLU fused: the output is `relu(y)`, and the gradients are those of batch
+    /// norm alone with `dy` zeroed where the output was not positive.
+    fn check_fused_relu(
+        (x, dy): (&[f32], &[f32]),
+        p: &BnAffine,
+        (mean, var): (&[f32], &[f32]),
+        y: &[f32],
+        g: &BnGeom,
+    ) {
+        let relu = BnAffine { relu: true, ..*p };
+        let (yr, ..) = train_forward(x, &relu, g);
+        assert!(
+            yr.iter().zip(y).all(|(r, y)| *r == y.max(0.0)),
+            "relu {g:?}"
+        );
+        if yr.len() > 20 {
+            assert!(yr.contains(&0.0) && yr.iter().any(|v| *v > 0.0));
+        }
+        let masked: Vec<f32> = dy
+            .iter()
+            .zip(&yr)
+            .map(|(d, y)| if *y > 0.0 { *d } else { 0.0 })
+            .collect();
+        let want = backward_train((x, &masked), p, (mean, var), g);
+        let got = backward_train((x, dy), &relu, (mean, var), g);
+        for (w, g2) in [(&want.0, &got.0), (&want.1, &got.1), (&want.2, &got.2)] {
+            assert!(
+                w.iter()
+                    .zip(g2)
+                    .all(|(a, b)| (a - b).abs() <= 1e-5 * (1.0 + a.abs())),
+                "relu grads {g:?}"
+            );
+        }
     }
 }

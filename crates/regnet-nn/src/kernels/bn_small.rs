@@ -14,6 +14,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::batch_norm::{BnAffine, BnGeom, filled, relu_grad};
+use super::shared::SharedOut;
 use super::simd::multiversioned;
 
 /// Planes of at most this many pixels run here.
@@ -133,19 +134,15 @@ pub(super) fn stats(x: &[f32], g: &BnGeom) -> (Vec<f32>, Vec<f32>) {
         .unzip()
 }
 
-/// The output vector's base, shared by the tasks; each writes only its own channels.
-#[derive(Clone, Copy)]
-struct Shared(*mut MaybeUninit<f32>);
-// SAFETY: the tasks write disjoint elements (their own channels), see `span`'s callers.
-unsafe impl Send for Shared {}
-// SAFETY: as above.
-unsafe impl Sync for Shared {}
-
 /// Values `[start, start + len)` behind `base`.
 ///
 /// # Safety
 /// They must lie inside the allocation, and no other live reference may overlap them.
-unsafe fn span<'a>(base: Shared, start: usize, len: usize) -> &'a mut [MaybeUninit<f32>] {
+unsafe fn span<'a>(
+    base: SharedOut<MaybeUninit<f32>>,
+    start: usize,
+    len: usize,
+) -> &'a mut [MaybeUninit<f32>] {
     // SAFETY: the caller's contract.
     unsafe { std::slice::from_raw_parts_mut(base.0.add(start), len) }
 }
@@ -160,7 +157,7 @@ fn filled_by_channels<T: Send, S: Sync>(
 ) -> (Vec<f32>, Vec<T>) {
     let (per, len) = (g.c * g.hw, g.n * g.c * g.hw);
     let mut out: Vec<f32> = Vec::with_capacity(len);
-    let base = Shared(out.spare_capacity_mut().as_mut_ptr());
+    let base = SharedOut(out.spare_capacity_mut().as_mut_ptr());
     let results = per_task(g, |channels| {
         let (state, results) = each(&channels);
         let pos = channels.start * g.hw..channels.end * g.hw;
@@ -216,13 +213,12 @@ pub(super) fn backward_train(
     let each = |channels: &Range<usize>| {
         let pos = channels.start * g.hw..channels.end * g.hw;
         // Per position: mean, and the forward's scale and shift (for the ReLU's mask).
-        let ab: Vec<(f32, f32)> = channels
+        let (a, b): (Vec<f32>, Vec<f32>) = channels
             .clone()
             .map(|c| p.scale_shift(c, mean[c], var[c]))
-            .collect();
+            .unzip();
         let mexp = expand(&mean[channels.clone()], g.hw);
-        let aexp = expand(&ab.iter().map(|v| v.0).collect::<Vec<_>>(), g.hw);
-        let bexp = expand(&ab.iter().map(|v| v.1).collect::<Vec<_>>(), g.hw);
+        let (aexp, bexp) = (expand(&a, g.hw), expand(&b, g.hw));
         let sums = channel_sums(g, channels, |n, s0, s1| {
             let (xs, ds) = (&x[n * per..][pos.clone()], &dy[n * per..][pos.clone()]);
             if p.relu {

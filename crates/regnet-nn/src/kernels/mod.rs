@@ -6,6 +6,7 @@ pub mod batch_norm;
 mod bn_small;
 pub mod conv;
 mod direct;
+mod shared;
 pub(crate) mod simd;
 mod small_map;
 mod unfold;

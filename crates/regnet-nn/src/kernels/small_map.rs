@@ -18,6 +18,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::conv::ConvGeom;
+use super::shared::SharedOut;
 
 /// Largest input map (in pixels) that runs here. At 4x4 a 3x3 kernel links 100 of the 256
 /// pixel pairs, so `E_g` is 61 % zeros; still, on the default model's 4x4 stage
@@ -75,14 +76,6 @@ fn dense(wt: &[f32], g: &ConvGeom, gi: usize, taps: &[Option<usize>], e: &mut [f
     }
 }
 
-/// A pointer the groups' tasks share; each writes only its own group's columns.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: the tasks write disjoint elements (their own group's columns), see the callers.
-unsafe impl Send for Shared {}
-// SAFETY: as above.
-unsafe impl Sync for Shared {}
-
 /// `dst[m, n] = lhs[m, k] * rhs[k, n]`, every operand given by a pointer and
 /// `(row stride, column stride)` in elements.
 ///
@@ -129,48 +122,48 @@ fn per_group(wt: &[f32], g: &ConvGeom, f: impl Fn(usize, &[f32]) + Sync) {
     );
 }
 
-/// Forward convolution into `y` (every element written).
-pub(super) fn forward(x: &[f32], wt: &[f32], g: &ConvGeom, y: &mut [f32]) {
-    let (pin, pout) = (g.h * g.w, g.oh() * g.ow());
-    let (kin, kout) = (g.cig() * pin, g.cog() * pout);
-    assert!(x.len() >= g.n * g.ci * pin && y.len() >= g.n * g.co * pout);
-    let (dst, par) = (Shared(y.as_mut_ptr()), parallelism(g));
-    per_group(wt, g, |gi, e| {
-        // SAFETY: group gi writes columns [gi*kout, (gi+1)*kout) of the n rows of `y`
-        // (row stride co*P_out) and reads inside `x` and `e`; the groups' columns are disjoint.
+/// For every group, `dst_g[n, cols_out] = src_g[n, cols_in] * M_g`, `M_g` being `E_g` read
+/// with the strides `e` (`E_g^T` for the forward, `E_g` for the input gradient). `src` and
+/// `dst` are NCHW, so a group's columns are `cols` consecutive values of each sample's row
+/// of `row` values.
+fn per_group_product(
+    (wt, g): (&[f32], &ConvGeom),
+    (src, src_cols, src_row): (&[f32], usize, usize),
+    (dst, dst_cols, dst_row): (&mut [f32], usize, usize),
+    e: (isize, isize),
+) {
+    assert!(src.len() >= g.n * src_row && dst.len() >= g.n * dst_row);
+    let (out, par) = (SharedOut(dst.as_mut_ptr()), parallelism(g));
+    per_group(wt, g, |gi, m| {
+        // SAFETY: group gi writes columns [gi*dst_cols, (gi+1)*dst_cols) of the n rows of
+        // `dst` and reads inside `src` and `m`; the groups' columns are disjoint.
         unsafe {
             gemm_strided(
-                (g.n, kout, kin),
-                { dst }.0.add(gi * kout),
-                (g.co * pout) as isize,
-                (x.as_ptr().add(gi * kin), (g.ci * pin) as isize, 1),
-                (e.as_ptr(), 1, kin as isize),
+                (g.n, dst_cols, src_cols),
+                { out }.0.add(gi * dst_cols),
+                dst_row as isize,
+                (src.as_ptr().add(gi * src_cols), src_row as isize, 1),
+                (m.as_ptr(), e.0, e.1),
                 par,
             )
         }
     });
 }
 
-/// Input gradient into `dx` (every element written).
+/// Forward convolution into `y` (every element written): `Y_g = X_g * E_g^T`.
+pub(super) fn forward(x: &[f32], wt: &[f32], g: &ConvGeom, y: &mut [f32]) {
+    let (pin, pout) = (g.h * g.w, g.oh() * g.ow());
+    let (kin, kout) = (g.cig() * pin, g.cog() * pout);
+    let dst = (y, kout, g.co * pout);
+    per_group_product((wt, g), (x, kin, g.ci * pin), dst, (1, kin as isize));
+}
+
+/// Input gradient into `dx` (every element written): `dX_g = dY_g * E_g`.
 pub(super) fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
     let (pin, pout) = (g.h * g.w, g.oh() * g.ow());
     let (kin, kout) = (g.cig() * pin, g.cog() * pout);
-    assert!(dx.len() >= g.n * g.ci * pin && dy.len() >= g.n * g.co * pout);
-    let (dst, par) = (Shared(dx.as_mut_ptr()), parallelism(g));
-    per_group(wt, g, |gi, e| {
-        // SAFETY: group gi writes columns [gi*kin, (gi+1)*kin) of the n rows of `dx`
-        // (row stride ci*P_in) and reads inside `dy` and `e`; the groups' columns are disjoint.
-        unsafe {
-            gemm_strided(
-                (g.n, kin, kout),
-                { dst }.0.add(gi * kin),
-                (g.ci * pin) as isize,
-                (dy.as_ptr().add(gi * kout), (g.co * pout) as isize, 1),
-                (e.as_ptr(), kin as isize, 1),
-                par,
-            )
-        }
-    });
+    let dst = (dx, kin, g.ci * pin);
+    per_group_product((wt, g), (dy, kout, g.co * pout), dst, (kin as isize, 1));
 }
 
 /// Weight gradient `dw[co, ci/g, k, k]`.
