@@ -534,12 +534,15 @@ mod tests {
         });
     }
 
+    /// `(dx, dgamma, dbeta)`.
+    type Grads = (Vec<f32>, Vec<f32>, Vec<f32>);
+
     /// Statistics, output and gradients of every channel against float64.
     fn check_per_channel(
         (x, dy): (&[f32], &[f32]),
         p: &BnAffine,
         (mean, var): (&[f32], &[f32]),
-        (y, (dx, dgamma, dbeta)): (&[f32], (Vec<f32>, Vec<f32>, Vec<f32>)),
+        (y, (dx, dgamma, dbeta)): (&[f32], Grads),
         g: &BnGeom,
     ) {
         let cnt = (g.n * g.hw) as f64;
