@@ -1,7 +1,9 @@
-//! Direct grouped convolutions at stride 1, without unfolding: RegNet's group-width-8/16
-//! 3x3 convolutions on 4x4 to 16x16 maps ran at 12-18 GMAC/s through im2col and a GEMM whose
-//! output has 8 rows (`examples/kernel_bench.rs`); the unfolding alone was 14% of a
-//! training step.
+//! Direct grouped convolutions at strides 1 and 2, without unfolding: RegNet's
+//! group-width-8/16 3x3 convolutions on 4x4 to 16x16 maps ran at 12-18 GMAC/s through im2col
+//! and a GEMM whose output has 8 rows (`examples/kernel_bench.rs`); the unfolding alone was
+//! 14% of a training step, and after the stride-1 layers moved here, the stride-2 layers that
+//! open each stage were a quarter of the default model's step (im2col, col2im and their
+//! copies, `perf`).
 //!
 //! The samples of a chunk are stacked, one group's channels at a time, into zero-padded
 //! planes that share their padding rows (sample `j`'s real row `r` at row
@@ -16,6 +18,11 @@
 //!   out on the same grid (zeros where no output is);
 //! - input gradient: the forward of `dy` with the weights transposed per group and
 //!   flipped, padding `k - 1 - p`.
+//!
+//! At stride 2 the input is stacked as its four phase planes (even and odd rows times even
+//! and odd columns of the padded input, each at half resolution), where a stride-2 tap is
+//! again a constant offset, so the same kernels run the forward and the weight gradient; the
+//! input gradient is one stride-1 product of `dy` per phase (see [`backward_data_strided`]).
 
 use rayon::prelude::*;
 
@@ -32,11 +39,11 @@ const CHUNK_VALUES: usize = 16 * 1024;
 
 /// Whether `g` runs here: grouped (not depthwise), or a stem of at most 4 input channels
 /// (whose im2col rows are so few that the GEMM ran at ~21 GFLOP/s: 1.35 ms for the default
-/// model's 1-channel stem at batch 128, 0.60 ms here), stride 1, whole blocks of output
+/// model's 1-channel stem at batch 128, 0.60 ms here), stride 1 or 2, whole blocks of output
 /// channels per group and padding the input gradient can mirror.
 pub(super) fn applies(g: &ConvGeom) -> bool {
     (g.g > 1 && g.cig() > 1 || g.g == 1 && g.cig() <= 4)
-        && g.s == 1
+        && (g.s == 1 || g.s == 2)
         && g.cog().is_multiple_of(OB)
         && g.p < g.k
         && g.h + 2 * g.p >= g.k
@@ -59,34 +66,52 @@ pub(super) fn pays_off(g: &ConvGeom) -> bool {
 
 /// Whether the input gradient of `g` runs here (the forward of the mirrored geometry).
 pub(super) fn applies_backward_data(g: &ConvGeom) -> bool {
-    applies(g) && g.cig().is_multiple_of(OB)
+    applies(g) && (g.s == 1 || g.k >= 3) && g.cig().is_multiple_of(OB)
 }
 
-/// The stacked layout of a chunk of `nc` samples.
+/// The stacked layout of a chunk of `nc` samples. At stride 2 each channel is stored as the
+/// four phase planes of its padded input (`(row % 2, col % 2)`, each at half resolution), on
+/// which every tap of a stride-2 kernel is again a constant offset into one of the planes.
 #[derive(Clone, Copy)]
 struct Stack {
-    /// Padded width.
+    /// Grid width (padded width at stride 1, a phase plane's width at stride 2).
     wp: usize,
-    /// Rows per sample (`h + p`: neighbours share `p` zero rows).
+    /// Grid rows per sample (`h + p` at stride 1, where neighbours share `p` zero rows).
     pitch: usize,
     /// Wide positions computed, a multiple of [`V`].
     q: usize,
-    /// Values per stacked channel plane, with room for the furthest tap of the last block.
+    /// Values per phase plane, with room for the furthest tap of the last block.
+    plane: usize,
+    /// Values per stacked channel: `s * s` planes.
     len: usize,
+    /// Stride.
+    s: usize,
     /// Samples.
     nc: usize,
 }
 
 impl Stack {
     fn new(g: &ConvGeom, nc: usize) -> Self {
-        let (wp, pitch) = (g.w + 2 * g.p, g.h + g.p);
+        let (wp, pitch) = if g.s == 1 {
+            (g.w + 2 * g.p, g.h + g.p)
+        } else {
+            // Room for every real input value and for the furthest tap of the last output.
+            let reach = (g.k - 1) / 2;
+            (
+                (g.w + 2 * g.p).div_ceil(2).max(g.ow() + reach),
+                (g.h + 2 * g.p).div_ceil(2).max(g.oh() + reach),
+            )
+        };
         let q = (nc * pitch * wp).div_ceil(V) * V;
-        let len = (q + (g.k - 1) * (wp + 1)).max((nc * pitch + g.p) * wp);
+        let reach = (g.k - 1) / g.s;
+        let plane = (q + reach * (wp + 1)).max((nc * pitch + g.p) * wp);
         Stack {
             wp,
             pitch,
             q,
-            len,
+            plane,
+            len: plane * g.s * g.s,
+            s: g.s,
             nc,
         }
     }
@@ -98,7 +123,13 @@ impl Stack {
 
     /// Offsets of the taps `kh * k + kw`.
     fn offsets(&self, k: usize) -> Vec<usize> {
-        (0..k * k).map(|t| (t / k) * self.wp + t % k).collect()
+        let s = self.s;
+        (0..k * k)
+            .map(|t| {
+                let (kh, kw) = (t / k, t % k);
+                ((kh % s) * s + kw % s) * self.plane + (kh / s) * self.wp + kw / s
+            })
+            .collect()
     }
 }
 
@@ -117,14 +148,41 @@ fn chunk(g: &ConvGeom) -> usize {
 fn stack_input(x: &[f32], g: &ConvGeom, st: &Stack, (n0, c0): (usize, usize), xs: &mut [f32]) {
     let (h, w, hw) = (g.h, g.w, g.h * g.w);
     for c in 0..g.cig() {
-        let plane = &mut xs[c * st.len..(c + 1) * st.len];
+        let chan = &mut xs[c * st.len..(c + 1) * st.len];
         for j in 0..st.nc {
             let src = &x[((n0 + j) * g.ci + c0 + c) * hw..][..hw];
             for r in 0..h {
-                let at = (j * st.pitch + g.p + r) * st.wp + g.p;
-                plane[at..at + w].copy_from_slice(&src[r * w..(r + 1) * w]);
+                let row = &src[r * w..(r + 1) * w];
+                if st.s == 1 {
+                    let at = (j * st.pitch + g.p + r) * st.wp + g.p;
+                    chan[at..at + w].copy_from_slice(row);
+                    continue;
+                }
+                // Padded row `r + p` is row `(r + p) / 2` of the phase planes `(r + p) % 2`;
+                // the real columns `x0, x0 + 2, ...` are consecutive in phase plane `b`.
+                let pr = r + g.p;
+                let base = ((pr % 2) * 2) * st.plane + (j * st.pitch + pr / 2) * st.wp;
+                for b in 0..2 {
+                    let x0 = (b + g.p) % 2;
+                    let at = base + b * st.plane + (x0 + g.p) / 2;
+                    let Some(src) = row.get(x0..) else { continue };
+                    every_other(src, &mut chan[at..at + src.len().div_ceil(2)]);
+                }
             }
         }
+    }
+}
+
+/// `dst[i] = src[2 i]` (`dst` has `src.len().div_ceil(2)` values), in a loop LLVM vectorizes.
+#[inline]
+fn every_other(src: &[f32], dst: &mut [f32]) {
+    let pairs = src.len() / 2;
+    let (head, tail) = dst.split_at_mut(pairs);
+    for (d, pair) in head.iter_mut().zip(src.chunks_exact(2)) {
+        *d = pair[0];
+    }
+    if let (Some(d), Some(&v)) = (tail.first_mut(), src.get(2 * pairs)) {
+        *d = v;
     }
 }
 
@@ -232,6 +290,9 @@ fn unstack_block(yw: &[f32], g: &ConvGeom, st: &Stack, co0: usize, ychunk: &mut 
 /// Input gradient of `g` (see [`applies_backward_data`]): the forward of `dy` through the
 /// mirrored convolution.
 pub(super) fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+    if g.s == 2 {
+        return backward_data_strided(dy, wt, g, dx);
+    }
     let (cig, cog, k) = (g.cig(), g.cog(), g.k);
     let m = ConvGeom {
         n: g.n,
@@ -258,6 +319,116 @@ pub(super) fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]
         }
     }
     forward(dy, &wm, &m, dx);
+}
+
+/// Input gradient of a stride-2 `g`. Phase `(a, b)` of the padded input gradient (rows
+/// `2r + a`, columns `2c + b`) collects only the taps with `kh % 2 == a` and `kw % 2 == b`,
+/// which read `dy[r - kh / 2][c - kw / 2]`: a stride-1 convolution of `dy` (padded by
+/// `reach = (k - 1) / 2` on every side) with those taps. Each phase runs through
+/// [`block_forward`] and is scattered to every other row and column of `dx`.
+fn backward_data_strided(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+    let (cig, k) = (g.cig(), g.k);
+    let reach = (k - 1) / 2;
+    // `dy` as the input of a stride-1 convolution whose taps reach `reach` rows and columns.
+    let m = ConvGeom {
+        n: g.n,
+        ci: g.co,
+        co: g.ci,
+        h: g.oh(),
+        w: g.ow(),
+        k: reach + 1,
+        s: 1,
+        p: reach,
+        g: g.g,
+    };
+    let phases: Vec<((usize, usize), Vec<usize>)> = (0..4)
+        .map(|ph| {
+            let (a, b) = (ph / 2, ph % 2);
+            let taps = (0..k * k)
+                .filter(|t| (t / k) % 2 == a && (t % k) % 2 == b)
+                .collect();
+            ((a, b), taps)
+        })
+        .collect();
+    // packed[gi][phase]: per block of OB input channels, `[o][tap][OB]`.
+    let packed: Vec<Vec<Vec<f32>>> = (0..g.g)
+        .map(|gi| {
+            phases
+                .iter()
+                .map(|(_, taps)| pack_phase_weights(wt, g, gi, taps))
+                .collect()
+        })
+        .collect();
+    let nc = chunk(&m);
+    let per_sample = g.ci * g.h * g.w;
+    dx.par_chunks_mut(nc * per_sample)
+        .enumerate()
+        .for_each(|(ci, dxchunk)| {
+            let st = Stack::new(&m, dxchunk.len() / per_sample);
+            let mut ds = vec![0.0f32; g.cog() * st.len];
+            let mut yw = vec![0.0f32; OB * st.q];
+            for (gi, per_phase) in packed.iter().enumerate() {
+                stack_input(dy, &m, &st, (ci * nc, gi * g.cog()), &mut ds);
+                for (((a, b), taps), wpk) in phases.iter().zip(per_phase) {
+                    let offs: Vec<usize> = taps
+                        .iter()
+                        .map(|t| (reach - t / k / 2) * st.wp + reach - t % k / 2)
+                        .collect();
+                    let per_block = g.cog() * taps.len() * OB;
+                    for blk in 0..cig / OB {
+                        let wb = &wpk[blk * per_block..(blk + 1) * per_block];
+                        block_forward(&ds, (st.len, g.cog(), st.q), &offs, wb, &mut yw);
+                        let c0 = gi * cig + blk * OB;
+                        scatter_phase(&yw, g, &st, ((*a, *b), c0), dxchunk);
+                    }
+                }
+            }
+        });
+}
+
+/// The weights of group `gi` for the input gradient through `taps`, per block of [`OB`]
+/// input channels as `[o][tap][c]`.
+fn pack_phase_weights(wt: &[f32], g: &ConvGeom, gi: usize, taps: &[usize]) -> Vec<f32> {
+    let (cig, cog, kk) = (g.cig(), g.cog(), g.k * g.k);
+    let mut out = vec![0.0f32; cig * cog * taps.len()];
+    for c in 0..cig {
+        let (blk, ob) = (c / OB, c % OB);
+        for o in 0..cog {
+            for (u, &t) in taps.iter().enumerate() {
+                out[((blk * cog + o) * taps.len() + u) * OB + ob] =
+                    wt[((gi * cog + o) * cig + c) * kk + t];
+            }
+        }
+    }
+    out
+}
+
+/// Copies phase `(a, b)` of the input gradient of channels `[c0, c0 + OB)` from the grid
+/// into every other row and column of `dxchunk`.
+fn scatter_phase(
+    yw: &[f32],
+    g: &ConvGeom,
+    st: &Stack,
+    ((a, b), c0): ((usize, usize), usize),
+    dxchunk: &mut [f32],
+) {
+    let (h, w) = (g.h, g.w);
+    // The first real row and column of the phase, and their phase coordinates.
+    let (y0, x0) = ((a + g.p) % 2, (b + g.p) % 2);
+    let (r0, col0) = ((y0 + g.p) / 2, (x0 + g.p) / 2);
+    for o in 0..OB {
+        let row = &yw[o * st.q..(o + 1) * st.q];
+        for j in 0..st.nc {
+            let dst = &mut dxchunk[(j * g.ci + c0 + o) * h * w..][..h * w];
+            for (i, iy) in (y0..h).step_by(2).enumerate() {
+                let src = &row[st.at(j, r0 + i) + col0..];
+                let out = &mut dst[iy * w..(iy + 1) * w];
+                for (d, v) in out.iter_mut().skip(x0).step_by(2).zip(src) {
+                    *d = *v;
+                }
+            }
+        }
+    }
 }
 
 /// `out[o][u] = sum_q dyw[o][q] * xc[q + offs[u]]` for up to 3 taps `offs` of one input
@@ -462,7 +633,7 @@ mod tests {
     use crate::kernels::simd::for_each_level;
 
     /// The convolution, its input gradient and its weight gradient by their definitions, in
-    /// f64: `y[n,o,yy,xx] = sum w[o,c,kh,kw] x[n, g cig + c, yy + kh - p, xx + kw - p]`.
+    /// f64: `y[n,o,yy,xx] = sum w[o,c,kh,kw] x[n, g cig + c, s yy + kh - p, s xx + kw - p]`.
     fn naive(x: &[f32], wt: &[f32], dy: &[f32], g: &ConvGeom) -> [Vec<f64>; 3] {
         let (cig, cog, k, oh, ow) = (g.cig(), g.cog(), g.k, g.oh(), g.ow());
         let (xl, wl, yl) = g.sizes();
@@ -476,8 +647,8 @@ mod tests {
                         for c in 0..cig {
                             for kh in 0..k {
                                 for kw in 0..k {
-                                    let iy = (yy + kh).checked_sub(g.p).filter(|&v| v < g.h);
-                                    let ix = (xx + kw).checked_sub(g.p).filter(|&v| v < g.w);
+                                    let iy = (g.s * yy + kh).checked_sub(g.p).filter(|&v| v < g.h);
+                                    let ix = (g.s * xx + kw).checked_sub(g.p).filter(|&v| v < g.w);
                                     let (Some(iy), Some(ix)) = (iy, ix) else {
                                         continue;
                                     };
@@ -514,30 +685,38 @@ mod tests {
         }
     }
 
-    /// Grouped stride-1 shapes: group widths 8 and 16, 1x1 to 5x5 kernels, square and
-    /// not, maps from 1x1 to 9x11, chunks of one sample and of several.
+    /// Grouped shapes: group widths 8 and 16, 1x1 to 5x5 kernels, square and not, maps
+    /// from 1x1 to 9x11, strides 1 and 2 (even and odd sizes), chunks of one sample and of
+    /// several.
     fn geoms() -> Vec<ConvGeom> {
         [
-            (3, 16, 16, 4, 4, 3, 1, 2),
-            (2, 48, 48, 7, 7, 3, 1, 3),
-            (2, 16, 32, 5, 6, 3, 1, 2),
-            (2, 24, 16, 3, 3, 3, 1, 2),
-            (2, 16, 16, 6, 6, 5, 2, 2),
-            (2, 16, 16, 4, 4, 1, 0, 2),
-            (5, 16, 16, 1, 1, 3, 1, 2),
-            (1, 32, 32, 9, 11, 3, 1, 4),
-            (40, 16, 16, 4, 4, 3, 1, 2),
-            (2, 16, 16, 5, 5, 3, 0, 2),
+            (3, 16, 16, 4, 4, 3, 1, 2, 1),
+            (2, 48, 48, 7, 7, 3, 1, 3, 1),
+            (2, 16, 32, 5, 6, 3, 1, 2, 1),
+            (2, 24, 16, 3, 3, 3, 1, 2, 1),
+            (2, 16, 16, 6, 6, 5, 2, 2, 1),
+            (2, 16, 16, 4, 4, 1, 0, 2, 1),
+            (5, 16, 16, 1, 1, 3, 1, 2, 1),
+            (1, 32, 32, 9, 11, 3, 1, 4, 1),
+            (40, 16, 16, 4, 4, 3, 1, 2, 1),
+            (2, 16, 16, 5, 5, 3, 0, 2, 1),
+            (3, 16, 16, 8, 8, 3, 1, 2, 2),
+            (2, 40, 40, 7, 7, 3, 1, 5, 2),
+            (2, 16, 32, 9, 6, 3, 1, 2, 2),
+            (2, 16, 16, 7, 7, 5, 2, 2, 2),
+            (2, 16, 16, 6, 6, 1, 0, 2, 2),
+            (40, 16, 16, 5, 5, 3, 0, 2, 2),
+            (3, 3, 16, 11, 11, 3, 1, 1, 2),
         ]
         .into_iter()
-        .map(|(n, ci, co, h, w, k, p, g)| ConvGeom {
+        .map(|(n, ci, co, h, w, k, p, g, s)| ConvGeom {
             n,
             ci,
             co,
             h,
             w,
             k,
-            s: 1,
+            s,
             p,
             g,
         })
@@ -584,7 +763,14 @@ mod tests {
             g: 2,
         };
         assert!(applies(&base) && applies_backward_data(&base));
-        assert!(!applies(&ConvGeom { s: 2, ..base }));
+        assert!(applies_backward_data(&ConvGeom { s: 2, ..base }));
+        assert!(!applies_backward_data(&ConvGeom {
+            s: 2,
+            k: 1,
+            p: 0,
+            ..base
+        }));
+        assert!(!applies(&ConvGeom { s: 3, ..base }));
         assert!(!applies(&ConvGeom { g: 1, ..base }));
         assert!(applies(&ConvGeom {
             ci: 3,
