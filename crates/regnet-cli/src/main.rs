@@ -6,6 +6,7 @@ mod commands;
 mod engine;
 mod model_args;
 mod panics;
+mod worker_pool;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,7 @@ enum Command {
 
 fn main() -> ExitCode {
     allocator::keep_freed_memory();
+    worker_pool::join_global_pool();
     let cli = Cli::parse();
     let result = panics::as_errors(|| match cli.command {
         Command::Zoo(args) => commands::zoo::run(args),
