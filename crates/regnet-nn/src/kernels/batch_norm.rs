@@ -146,17 +146,38 @@ multiversioned! {
     }
 }
 
-multiversioned! {
-    /// Per-channel `[sum dy, sum dy * (x - m[c])]` over whole samples, in one pass, into `acc`.
-    fn sample_grad_sums(x: &[f32], dy: &[f32], hw: usize, m: &[f32], acc: &mut [[f64; 2]]) {
-        add_sample_sums(x, dy, (hw, m), acc, |v, d, m| [d, d * (v - m)])
+/// Per-channel `[sum dy, sum dy * (x - m)]` over whole samples, in one pass, into `acc`
+/// (`mab[c] = [m, a, b]`; `a` and `b` unused).
+fn sample_grad_sums(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::level() >= super::simd::Level::Avx2 {
+        // SAFETY: the CPU has AVX2 (`level`); the kernel reads only inside the slices.
+        return unsafe { super::bn_avx2::grad_sums::<false>(x, dy, hw, mab, acc) };
     }
+    grad_sums_generic(x, dy, hw, mab, acc)
 }
 
 multiversioned! {
-    /// [`sample_grad_sums`] behind a ReLU: `dy` counts where `x * a[c] + b[c] > 0` (the
-    /// forward's output was positive), per channel `[m, a, b]`.
-    fn sample_grad_sums_relu(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
+    /// [`sample_grad_sums`] in portable code.
+    fn grad_sums_generic(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
+        add_sample_sums(x, dy, (hw, mab), acc, |v, d, [m, _, _]| [d, d * (v - m)])
+    }
+}
+
+/// [`sample_grad_sums`] behind a ReLU: `dy` counts where `x * a[c] + b[c] > 0` (the
+/// forward's output was positive), per channel `[m, a, b]`.
+fn sample_grad_sums_relu(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::level() >= super::simd::Level::Avx2 {
+        // SAFETY: the CPU has AVX2 (`level`); the kernel reads only inside the slices.
+        return unsafe { super::bn_avx2::grad_sums::<true>(x, dy, hw, mab, acc) };
+    }
+    grad_sums_relu_generic(x, dy, hw, mab, acc)
+}
+
+multiversioned! {
+    /// [`sample_grad_sums_relu`] in portable code.
+    fn grad_sums_relu_generic(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
         add_sample_sums(x, dy, (hw, mab), acc, |v, d, [m, a, b]| {
             let d = relu_grad(v, d, a, b);
             [d, d * (v - m)]
@@ -408,8 +429,9 @@ pub fn backward_train(
         };
         per_channel((x, dy), g, chunk, |a, b| [a[0] + b[0], a[1] + b[1]])
     } else {
+        let m: Vec<[f32; 3]> = mean.iter().map(|&m| [m, 0.0, 0.0]).collect();
         let chunk =
-            |xs: &[f32], ds: &[f32], acc: &mut [[f64; 2]]| sample_grad_sums(xs, ds, hw, mean, acc);
+            |xs: &[f32], ds: &[f32], acc: &mut [[f64; 2]]| sample_grad_sums(xs, ds, hw, &m, acc);
         per_channel((x, dy), g, chunk, |a, b| [a[0] + b[0], a[1] + b[1]])
     };
     let (coefs, sums): (Vec<[f32; 6]>, Vec<(f64, f64)>) = (0..g.c)

@@ -3,6 +3,8 @@
 
 mod abt;
 pub mod batch_norm;
+#[cfg(target_arch = "x86_64")]
+mod bn_avx2;
 mod bn_small;
 pub mod conv;
 mod direct;
