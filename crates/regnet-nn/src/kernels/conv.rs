@@ -281,10 +281,35 @@ fn inner_parallelism(chunks: usize) -> Parallelism {
     }
 }
 
+/// Values zeroed per parallel task of [`zeroed`].
+const ZERO_TASK: usize = 1 << 15;
+
+/// A zeroed vector of `len` values, zeroed in parallel: an activation-sized `vec![0.0; len]`
+/// zeroes on the calling thread alone, and in `perf` of a training step the main thread's
+/// `memset` and allocator zeroing were about 7 % of its samples while the other worker waited.
+/// For the convolutions' outputs, `regnet time`, rounds alternating: default model 36.3 vs
+/// 37.1 ms per step (faster in 5 of 6), RegNetX-400MF CIFAR 81.4 vs 83.1 ms (4 of 4).
+fn zeroed(len: usize) -> Vec<f32> {
+    if len < 2 * ZERO_TASK {
+        return vec![0.0f32; len];
+    }
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(ZERO_TASK)
+        .for_each(|c| {
+            c.iter_mut().for_each(|x| {
+                x.write(0.0);
+            })
+        });
+    // SAFETY: the first `len` values were all written just above.
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// Forward convolution: `y[n, co, oh, ow]` from `x[n, ci, h, w]` and `wt[co, ci/g, k, k]`.
 pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (_, _, ylen) = g.sizes();
-    let mut y = vec![0.0f32; ylen];
+    let mut y = zeroed(ylen);
     if g.is_depthwise() {
         depthwise_forward(x, wt, g, &mut y);
         return y;
@@ -404,7 +429,7 @@ fn gather_dy(dy: &[f32], g: &ConvGeom, gi: usize, n0: usize, nc: usize, out: &mu
 /// Gradient of the input: `dx[n, ci, h, w]` from `dy[n, co, oh, ow]` and the weights.
 pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (xlen, _, _) = g.sizes();
-    let mut dx = vec![0.0f32; xlen];
+    let mut dx = zeroed(xlen);
     if g.is_depthwise() {
         depthwise_backward_data(dy, wt, g, &mut dx);
         return dx;
