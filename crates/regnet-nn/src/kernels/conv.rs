@@ -920,6 +920,17 @@ mod tests {
 
     /// The gradients are the adjoints of the forward map: <dy, conv(x, w)> is linear in both,
     /// so <dy, conv(x, w)> = <backward_data(dy), x> = <backward_weight(x, dy), w>.
+    /// Past the parallel threshold, after the allocator has handed out dirty memory.
+    #[test]
+    fn zeroed_outputs_are_zero() {
+        for len in [0, 10, 2 * ZERO_TASK, 5 * ZERO_TASK + 7] {
+            drop(vec![f32::NAN; len]);
+            let v = zeroed(len);
+            assert_eq!(v.len(), len);
+            assert!(v.iter().all(|&x| x.to_bits() == 0), "{len}");
+        }
+    }
+
     #[test]
     fn gradients_are_adjoints() {
         crate::kernels::simd::for_each_level(|_| {
