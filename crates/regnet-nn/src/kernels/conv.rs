@@ -918,8 +918,6 @@ mod tests {
         });
     }
 
-    /// The gradients are the adjoints of the forward map: <dy, conv(x, w)> is linear in both,
-    /// so <dy, conv(x, w)> = <backward_data(dy), x> = <backward_weight(x, dy), w>.
     /// Past the parallel threshold, after the allocator has handed out dirty memory.
     #[test]
     fn zeroed_outputs_are_zero() {
@@ -931,6 +929,8 @@ mod tests {
         }
     }
 
+    /// The gradients are the adjoints of the forward map: <dy, conv(x, w)> is linear in both,
+    /// so <dy, conv(x, w)> = <backward_data(dy), x> = <backward_weight(x, dy), w>.
     #[test]
     fn gradients_are_adjoints() {
         crate::kernels::simd::for_each_level(|_| {
