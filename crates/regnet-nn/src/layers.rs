@@ -235,16 +235,25 @@ impl Block {
         {
             y = se.forward(y);
         }
-        let y = if let Some(p) = &self.proj {
-            p.forward(x) + y
+        let (a, b) = if let Some(p) = &self.proj {
+            (p.forward(x), y)
         } else if self.identity {
-            x + self.drop_connect(y)
+            (x, self.drop_connect(y))
         } else {
-            y
+            return match self.act_after_sum {
+                Some(act) => activate(y, act),
+                None => y,
+            };
         };
         match self.act_after_sum {
-            Some(a) => activate(y, a),
-            None => y,
+            // One parallel pass on the CPU instead of burn's two serial ones (`regnet time`,
+            // rounds alternating: default model 30.5 vs 31.2 ms per step, faster in 5 of 6;
+            // RegNetX-400MF CIFAR 71.8 vs 73.6 ms, 4 of 4).
+            Some(Activation::Relu) if crate::conv_ext::is_flex(&a.device()) => {
+                crate::add_relu_ext::add_relu(a, b)
+            }
+            Some(act) => activate(a + b, act),
+            None => a + b,
         }
     }
 

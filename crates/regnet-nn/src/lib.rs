@@ -14,6 +14,7 @@
 //! let logits = model.forward(x); // [1, 1000]
 //! ```
 
+pub mod add_relu_ext;
 pub mod batch_norm;
 pub mod bn_ext;
 pub mod conv;

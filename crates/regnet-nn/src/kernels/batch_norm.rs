@@ -185,6 +185,13 @@ multiversioned! {
     }
 }
 
+/// PyTorch's ReLU: `max(v, 0)`, except that NaN stays NaN (`f32::max` would turn it into 0 and
+/// hide a diverged step from the trainer's non-finite-loss check).
+#[inline(always)]
+pub(crate) fn relu(v: f32) -> f32 {
+    if v < 0.0 { 0.0 } else { v }
+}
+
 /// The gradient through `relu(x * a + b)`'s ReLU: `dy` where the output was positive, else 0.
 #[inline(always)]
 pub(super) fn relu_grad(x: f32, dy: f32, a: f32, b: f32) -> f32 {
@@ -235,7 +242,7 @@ fn affine_planes<const RELU: bool>(
         let (a, b) = (a[c], b[c]);
         for (o, v) in o.iter_mut().zip(v) {
             let y = *v * a + b;
-            o.write(if RELU { y.max(0.0) } else { y });
+            o.write(if RELU { relu(y) } else { y });
         }
     }
 }
@@ -498,6 +505,28 @@ mod tests {
         let dbeta0: f32 = (0..3).flat_map(|n| w[n * 10..n * 10 + 5].to_vec()).sum();
         assert!((dbeta[0] - dbeta0).abs() < 1e-5);
         assert!(dgamma.iter().all(|v| v.is_finite()));
+    }
+
+    /// A NaN in the input reaches the output through the fused ReLU, as in PyTorch (the
+    /// trainer's non-finite-loss check depends on it), on large and small planes.
+    #[test]
+    fn nan_passes_the_fused_relu() {
+        for hw in [49, 4] {
+            let g = BnGeom { n: 3, c: 2, hw };
+            let mut x: Vec<f32> = (0..g.n * g.c * hw).map(|i| (i % 5) as f32).collect();
+            x[1] = f32::NAN;
+            let (gamma, beta) = (vec![1.0f32; 2], vec![0.0f32; 2]);
+            let p = BnAffine {
+                gamma: &gamma,
+                beta: &beta,
+                eps: 1e-5,
+                relu: true,
+            };
+            let (y, mean, _) = train_forward(&x, &p, &g);
+            assert!(mean[0].is_nan() && mean[1].is_finite(), "{hw}");
+            assert!(y[..hw].iter().all(|v| v.is_nan()), "{hw}");
+            assert!(y[hw..2 * hw].iter().all(|v| v.is_finite()), "{hw}");
+        }
     }
 
     /// The f32 per-plane kernels against a direct f64 evaluation, on planes that are not a

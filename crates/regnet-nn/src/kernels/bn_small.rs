@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::batch_norm::{BnAffine, BnGeom, filled, relu_grad};
+use super::batch_norm::{BnAffine, BnGeom, filled, relu, relu_grad};
 use super::shared::SharedOut;
 use super::simd::multiversioned;
 
@@ -260,7 +260,7 @@ multiversioned! {
     /// `out = relu(x * a + b)`, per position.
     fn flat_affine_relu(out: &mut [MaybeUninit<f32>], x: &[f32], a: &[f32], b: &[f32]) {
         for ((o, v), (a, b)) in out.iter_mut().zip(x).zip(a.iter().zip(b)) {
-            o.write((*v * *a + *b).max(0.0));
+            o.write(relu(*v * *a + *b));
         }
     }
 }

@@ -8,6 +8,7 @@ mod bn_avx2;
 mod bn_small;
 pub mod conv;
 mod direct;
+pub mod residual;
 mod shared;
 pub(crate) mod simd;
 mod small_map;
