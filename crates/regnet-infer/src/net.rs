@@ -108,8 +108,13 @@ impl CompiledNet {
         }
         let mut arena = std::mem::take(&mut self.arena);
         // On a pool thread: every parallel loop then forks from a worker, instead of this
-        // thread handing each loop to the pool and waiting for it.
-        let logits = rayon::scope(|_| self.run(&mut arena, &mut front, input, s, split));
+        // thread handing each loop to the pool and waiting for it; the other workers poll
+        // for the layers' loops rather than park between them.
+        let logits = rayon::scope(|_| {
+            regnet_nn::awake::with_workers_awake(|| {
+                self.run(&mut arena, &mut front, input, s, split)
+            })
+        });
         self.arena = arena;
         self.front = front;
         Ok(logits)

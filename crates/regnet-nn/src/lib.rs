@@ -15,6 +15,7 @@
 //! ```
 
 pub mod add_relu_ext;
+pub mod awake;
 pub mod batch_norm;
 pub mod bn_ext;
 pub mod conv;

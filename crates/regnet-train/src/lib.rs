@@ -9,7 +9,6 @@
 //! on one device ([`data_parallel`]), and the loop itself ([`trainer`]).
 
 pub mod adam;
-pub mod awake;
 pub mod checkpoint;
 pub mod compiled_eval;
 pub mod data;

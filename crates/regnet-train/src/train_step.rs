@@ -40,7 +40,7 @@ pub fn train_step(
         grads,
         loss,
         logits,
-    } = crate::awake::with_workers_awake(|| gradients(&model, x, targets, replicas))?;
+    } = regnet_nn::awake::with_workers_awake(|| gradients(&model, x, targets, replicas))?;
     check(&model, loss, &grads)?;
     let model = optimizer.step(model, grads, lr);
     Ok(Step {

@@ -1,16 +1,19 @@
-//! Rayon's other workers kept awake while a training step runs.
+//! Rayon's other workers kept awake while a training step or a compiled forward pass runs.
 //!
 //! A step is a few hundred parallel loops of 0.05-1 ms each, with the caller's sequential
-//! work (autodiff bookkeeping, allocation) in between. Rayon parks a worker that found no
-//! work for a few microseconds, and waking it again costs a futex call and tens of
-//! microseconds of scheduling, during which the caller works alone: `perf` of the default
-//! model's step showed the scheduler's symbols at ~10 % of the samples. While a step runs,
-//! the other workers here poll for work instead of parking (with a `sched_yield` now and then,
-//! so that the data loader's threads still get the cores). Measured with `regnet time`, 8
-//! rounds alternating on the project's 2-core machine: default model 33.8 vs 35.5 ms per step
-//! (faster in 7 of 8 rounds), RegNetX-400MF CIFAR 78.6 vs 82.1 ms (5 of 5). In a 1-epoch
-//! `regnet train` of the default model, where the data loader's threads share the two cores,
-//! the mean iteration time did not move beyond the noise (37.7 vs 37.8 and 41.7 vs 42.7 ms).
+//! work (autodiff bookkeeping, allocation) in between; a compiled forward pass is a few dozen
+//! layers of tens of microseconds at batch 1. Rayon parks a worker that found no work for a
+//! few microseconds, and waking it again costs a futex call and tens of microseconds of
+//! scheduling, during which the caller works alone: `perf` of the default model's step showed
+//! the scheduler's symbols at ~10 % of the samples. While a step or a forward pass runs, the
+//! other workers here poll for work instead of parking (with a `sched_yield` now and then, so
+//! that the data loader's threads still get the cores). Measured with `regnet time`, rounds
+//! alternating on the project's 2-core machine: training step, default model 33.8 vs 35.5 ms
+//! (faster in 7 of 8 rounds), RegNetX-400MF CIFAR 78.6 vs 82.1 ms (5 of 5); compiled forward,
+//! RegNetY-800MF batch 1 4.52 vs 4.64 ms (7 of 8), RegNetX-400MF batch 8 16.75 vs 17.13 ms
+//! (5 of 6). In a 1-epoch `regnet train` of the default model, where the data loader's
+//! threads share the two cores, the mean iteration time did not move beyond the noise (37.7
+//! vs 37.8 and 41.7 vs 42.7 ms).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
