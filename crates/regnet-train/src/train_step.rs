@@ -40,7 +40,12 @@ pub fn train_step(
         grads,
         loss,
         logits,
-    } = regnet_nn::awake::with_workers_awake(|| gradients(&model, x, targets, replicas))?;
+    } = if regnet_nn::conv_ext::is_flex(&x.device()) {
+        regnet_nn::awake::with_workers_awake(|| gradients(&model, x, targets, replicas))?
+    } else {
+        // On a GPU the CPU workers have little to do, and the data loader needs the cores.
+        gradients(&model, x, targets, replicas)?
+    };
     check(&model, loss, &grads)?;
     let model = optimizer.step(model, grads, lr);
     Ok(Step {

@@ -36,7 +36,7 @@ impl BnGeom {
 }
 
 /// Values summed in f32 lanes before the lanes are added into the f64 totals.
-const FLUSH: usize = 4096;
+pub(super) const FLUSH: usize = 4096;
 
 /// Values per task of the reductions. The chunking depends on the shape only, never on
 /// the thread count, so that the sums come out the same on every machine.

@@ -10,8 +10,7 @@
 
 use std::arch::x86_64::*;
 
-/// Values summed in f32 lanes before the sums are added into f64 (as the portable loop).
-const FLUSH: usize = 4096;
+use super::batch_norm::FLUSH;
 
 /// `acc[c] += (sum d, sum d (x - m))` over every sample's plane of channel `c`, where
 /// `mab[c] = [m, a, b]` and `d = dy`, or with `RELU`, `d = dy` if `x a + b > 0` else 0.

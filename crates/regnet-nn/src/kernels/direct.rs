@@ -67,7 +67,10 @@ pub(super) fn pays_off(g: &ConvGeom) -> bool {
 
 /// Whether the input gradient of `g` runs here (the forward of the mirrored geometry).
 pub(super) fn applies_backward_data(g: &ConvGeom) -> bool {
-    applies(g) && (g.s == 1 || g.k >= 3) && g.cig().is_multiple_of(OB)
+    // At stride 2 only odd kernels of 3 and more: with an even one (and no padding) the last
+    // input row of an odd map falls past the phase grid's rows, onto the next sample's.
+    let strided_ok = g.k >= 3 && g.k % 2 == 1;
+    applies(g) && (g.s == 1 || strided_ok) && g.cig().is_multiple_of(OB)
 }
 
 /// The stacked layout of a chunk of `nc` samples. At stride 2 each channel is stored as the
@@ -117,7 +120,7 @@ impl Stack {
         }
     }
 
-    /// Wide position of output `(j, y, x)`.
+    /// Wide position of output `(j, y, 0)`: column `x` is `x` further.
     fn at(&self, j: usize, y: usize) -> usize {
         (j * self.pitch + y) * self.wp
     }
@@ -855,6 +858,7 @@ mod tests {
             (2, 16, 16, 6, 6, 1, 0, 2, 2),
             (40, 16, 16, 5, 5, 3, 0, 2, 2),
             (3, 3, 16, 11, 11, 3, 1, 1, 2),
+            (4, 16, 16, 11, 11, 4, 0, 2, 2),
         ]
         .into_iter()
         .map(|(n, ci, co, h, w, k, p, g, s)| ConvGeom {
@@ -930,6 +934,12 @@ mod tests {
         assert!(!applies_backward_data(&ConvGeom {
             s: 2,
             k: 1,
+            p: 0,
+            ..base
+        }));
+        assert!(!applies_backward_data(&ConvGeom {
+            s: 2,
+            k: 4,
             p: 0,
             ..base
         }));
