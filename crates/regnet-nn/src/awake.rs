@@ -105,35 +105,41 @@ mod tests {
 
     use super::*;
 
+    /// `f` run inside a pool of `threads` workers; a hang past `secs` fails the test.
+    fn in_pool<R: Send + 'static>(
+        threads: usize,
+        secs: u64,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> R {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(pool.install(f)).unwrap());
+        rx.recv_timeout(Duration::from_secs(secs))
+            .expect("still running: hung")
+    }
+
     /// The loops inside run and give their result, other workers poll while they do, and
     /// none polls once the calls have returned.
     #[test]
     fn workers_poll_during_the_call_and_stop_after_it() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let runs: Vec<(u64, usize)> = (0..20)
+        let runs: Vec<(u64, usize)> = in_pool(3, 60, || {
+            (0..20)
                 .map(|_| {
-                    pool.install(|| {
-                        with_workers_awake(|| {
-                            let sum = (0..10_000u64).into_par_iter().sum::<u64>();
-                            // Give the other workers time to start polling.
-                            let t = std::time::Instant::now();
-                            while POLLING.load(Ordering::Relaxed) == 0 && t.elapsed().as_secs() < 1
-                            {
-                                std::hint::spin_loop();
-                            }
-                            (sum, POLLING.load(Ordering::Relaxed))
-                        })
+                    with_workers_awake(|| {
+                        let sum = (0..10_000u64).into_par_iter().sum::<u64>();
+                        // Give the other workers time to start polling.
+                        let t = std::time::Instant::now();
+                        while POLLING.load(Ordering::Relaxed) == 0 && t.elapsed().as_secs() < 1 {
+                            std::hint::spin_loop();
+                        }
+                        (sum, POLLING.load(Ordering::Relaxed))
                     })
                 })
-                .collect();
-            tx.send(runs).unwrap();
+                .collect()
         });
-        let runs = rx.recv_timeout(Duration::from_secs(60)).unwrap();
         // A poller that found nothing for [`MAX_IDLE`] may have left before the check, on a
         // loaded machine; most runs see one.
         assert!(runs.iter().all(|&(sum, _)| sum == 49_995_000), "{runs:?}");
@@ -149,18 +155,7 @@ mod tests {
     /// the step's own jobs) goes back to rayon once no job comes.
     #[test]
     fn polling_ends_when_no_job_comes() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let never = AtomicBool::new(false);
-            pool.install(|| poll_until(&never));
-            tx.send(()).unwrap();
-        });
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("polling never ended");
+        in_pool(1, 30, || poll_until(&AtomicBool::new(false)));
     }
 
     #[test]

@@ -146,37 +146,37 @@ multiversioned! {
     }
 }
 
-/// Per-channel `[sum dy, sum dy * (x - m)]` over whole samples, in one pass, into `acc`
-/// (`mab[c] = [m, a, b]`; `a` and `b` unused).
-fn sample_grad_sums(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
+/// Per-channel `[sum d, sum d * (x - m)]` over whole samples, in one pass, into `acc`, where
+/// `mab[c] = [m, a, b]` and `d = dy`, or with `RELU`, `d = dy` where `x * a + b > 0` (the
+/// forward's output was positive), else 0.
+fn sample_grad_sums<const RELU: bool>(
+    x: &[f32],
+    dy: &[f32],
+    hw: usize,
+    mab: &[[f32; 3]],
+    acc: &mut [[f64; 2]],
+) {
     #[cfg(target_arch = "x86_64")]
     if super::simd::level() >= super::simd::Level::Avx2 {
         // SAFETY: the CPU has AVX2 (`level`); the kernel reads only inside the slices.
-        return unsafe { super::bn_avx2::grad_sums::<false>(x, dy, hw, mab, acc) };
+        return unsafe { super::bn_avx2::grad_sums::<RELU>(x, dy, hw, mab, acc) };
     }
-    grad_sums_generic(x, dy, hw, mab, acc)
+    if RELU {
+        grad_sums_relu_generic(x, dy, hw, mab, acc)
+    } else {
+        grad_sums_generic(x, dy, hw, mab, acc)
+    }
 }
 
 multiversioned! {
-    /// [`sample_grad_sums`] in portable code.
+    /// [`sample_grad_sums`] without the ReLU, in portable code.
     fn grad_sums_generic(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
         add_sample_sums(x, dy, (hw, mab), acc, |v, d, [m, _, _]| [d, d * (v - m)])
     }
 }
 
-/// [`sample_grad_sums`] behind a ReLU: `dy` counts where `x * a[c] + b[c] > 0` (the
-/// forward's output was positive), per channel `[m, a, b]`.
-fn sample_grad_sums_relu(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::simd::level() >= super::simd::Level::Avx2 {
-        // SAFETY: the CPU has AVX2 (`level`); the kernel reads only inside the slices.
-        return unsafe { super::bn_avx2::grad_sums::<true>(x, dy, hw, mab, acc) };
-    }
-    grad_sums_relu_generic(x, dy, hw, mab, acc)
-}
-
 multiversioned! {
-    /// [`sample_grad_sums_relu`] in portable code.
+    /// [`sample_grad_sums`] behind the ReLU, in portable code.
     fn grad_sums_relu_generic(x: &[f32], dy: &[f32], hw: usize, mab: &[[f32; 3]], acc: &mut [[f64; 2]]) {
         add_sample_sums(x, dy, (hw, mab), acc, |v, d, [m, a, b]| {
             let d = relu_grad(v, d, a, b);
@@ -424,23 +424,20 @@ pub fn backward_train(
     }
     let count = (g.n * g.hw) as f64;
     let hw = g.hw.max(1);
-    let raw = if p.relu {
-        let mab: Vec<[f32; 3]> = (0..g.c)
-            .map(|c| {
-                let (a, b) = p.scale_shift(c, mean[c], var[c]);
-                [mean[c], a, b]
-            })
-            .collect();
-        let chunk = |xs: &[f32], ds: &[f32], acc: &mut [[f64; 2]]| {
-            sample_grad_sums_relu(xs, ds, hw, &mab, acc)
-        };
-        per_channel((x, dy), g, chunk, |a, b| [a[0] + b[0], a[1] + b[1]])
+    // Per channel: the mean, and the forward's scale and shift (for the ReLU's mask).
+    let mab: Vec<[f32; 3]> = (0..g.c)
+        .map(|c| {
+            let (a, b) = p.scale_shift(c, mean[c], var[c]);
+            [mean[c], a, b]
+        })
+        .collect();
+    let sums = if p.relu {
+        sample_grad_sums::<true>
     } else {
-        let m: Vec<[f32; 3]> = mean.iter().map(|&m| [m, 0.0, 0.0]).collect();
-        let chunk =
-            |xs: &[f32], ds: &[f32], acc: &mut [[f64; 2]]| sample_grad_sums(xs, ds, hw, &m, acc);
-        per_channel((x, dy), g, chunk, |a, b| [a[0] + b[0], a[1] + b[1]])
+        sample_grad_sums::<false>
     };
+    let chunk = |xs: &[f32], ds: &[f32], acc: &mut [[f64; 2]]| sums(xs, ds, hw, &mab, acc);
+    let raw = per_channel((x, dy), g, chunk, |a, b| [a[0] + b[0], a[1] + b[1]]);
     let (coefs, sums): (Vec<[f32; 6]>, Vec<(f64, f64)>) = (0..g.c)
         .map(|c| p.dx_coefs(c, (mean[c], var[c]), count, (raw[c][0], raw[c][1])))
         .unzip();

@@ -11,6 +11,7 @@
 use std::arch::x86_64::*;
 
 use super::batch_norm::FLUSH;
+use super::simd::sum8;
 
 /// `acc[c] += (sum d, sum d (x - m))` over every sample's plane of channel `c`, where
 /// `mab[c] = [m, a, b]` and `d = dy`, or with `RELU`, `d = dy` if `x a + b > 0` else 0.
@@ -88,12 +89,4 @@ fn run_sums<const RELU: bool>(x: &[f32], dy: &[f32], [m, a, b]: [f32; 3]) -> [f6
         (sum8(_mm256_add_ps(s0[0], s0[1])) + tail[0]) as f64,
         (sum8(_mm256_add_ps(s1[0], s1[1])) + tail[1]) as f64,
     ]
-}
-
-/// The sum of the 8 lanes.
-#[target_feature(enable = "avx2")]
-fn sum8(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
 }

@@ -388,17 +388,22 @@ fn backward_data_strided(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
             let st = Stack::new(&m, dxchunk.len() / per_sample);
             let mut ds = vec![0.0f32; g.cog() * st.len];
             let mut yw = vec![0.0f32; OB * st.q];
+            // Each phase's taps as offsets on this chunk's grid.
+            let offsets: Vec<Vec<usize>> = phases
+                .iter()
+                .map(|(_, taps)| {
+                    taps.iter()
+                        .map(|t| (reach - t / k / 2) * st.wp + reach - t % k / 2)
+                        .collect()
+                })
+                .collect();
             for (gi, per_phase) in packed.iter().enumerate() {
                 stack_input(dy, &m, &st, (ci * nc, gi * g.cog()), &mut ds);
-                for (((a, b), taps), wpk) in phases.iter().zip(per_phase) {
-                    let offs: Vec<usize> = taps
-                        .iter()
-                        .map(|t| (reach - t / k / 2) * st.wp + reach - t % k / 2)
-                        .collect();
+                for ((((a, b), taps), wpk), offs) in phases.iter().zip(per_phase).zip(&offsets) {
                     let per_block = g.cog() * taps.len() * OB;
                     for blk in 0..cig / OB {
                         let wb = &wpk[blk * per_block..(blk + 1) * per_block];
-                        block_forward(&ds, (st.len, g.cog(), st.q), &offs, wb, &mut yw);
+                        block_forward(&ds, (st.len, g.cog(), st.q), offs, wb, &mut yw);
                         let c0 = gi * cig + blk * OB;
                         scatter_phase(&yw, g, &st, ((*a, *b), c0), dxchunk);
                     }
@@ -635,6 +640,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::OB;
+    use crate::kernels::simd::sum8;
 
     /// See [`super::block_forward`]: 8 outputs x 8 positions in 8 registers (`q` is a
     /// multiple of 8, as of [`super::V`]).
@@ -706,14 +712,6 @@ mod avx2 {
                 }
             }
         }
-    }
-
-    /// The sum of the 8 lanes.
-    #[target_feature(enable = "avx2,fma")]
-    fn sum8(v: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
     }
 }
 

@@ -116,3 +116,13 @@ pub(crate) const LANES: usize = 16;
 pub(crate) fn reduce(acc: [f32; LANES], tail: f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
+
+/// The sum of an AVX register's 8 lanes (for the AVX2 micro-kernels).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(crate) fn sum8(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+}
