@@ -182,23 +182,21 @@ fn stack_input(x: &[f32], g: &ConvGeom, st: &Stack, (n0, c0): (usize, usize), xs
     }
 }
 
-/// `even[i] = src[2 i]`, `odd[i] = src[2 i + 1]`. The rows are short (28 values and
-/// less in RegNet's stride-2 layers on CIFAR-sized inputs), so a loop's scalar remainder was
-/// most of [`stack_input`]'s time in `perf`; the AVX-512 copy does 32 values with masks
-/// (`examples/kernel_bench.rs 128 16 16 28 3 2 2`, 3 rounds alternating: forward 0.45 vs
-/// 0.65-1.12 ms; no clear change on the 14x14 and 7x7 layers).
+/// `even[i] = src[2 i]`, `odd[i] = src[2 i + 1]`. Scalar on purpose: an AVX-512 version
+/// (masked loads, two permutes, masked stores: RegNet's rows are 7 to 32 values) was faster
+/// alone, but inside a training step, reading activations that have left the cache, its
+/// masked loads stalled. Mean time per call over a 100-step `regnet time` (a temporary timer
+/// around the kernels), AVX-512 copy / a pairwise scalar loop / these two strided loops:
+/// default model, weight gradient 1.29 / 0.91 / 0.77-0.97 ms (28x28), 0.98 / 0.60 / 0.49
+/// (7x7), forward 0.80 / 0.67 / 0.45-0.51 (28x28); RegNetX-400MF CIFAR, weight gradient
+/// 2.15 / 1.61 ms (32x32).
 fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
     assert!(even.len() == src.len().div_ceil(2) && odd.len() == src.len() / 2);
-    #[cfg(target_arch = "x86_64")]
-    if super::simd::level() == super::simd::Level::Avx512 {
-        // SAFETY: the CPU has AVX-512F (`level`); the assertion bounds every access.
-        return unsafe { avx512::deinterleave(src, even, odd) };
+    for (e, v) in even.iter_mut().zip(src.iter().step_by(2)) {
+        *e = *v;
     }
-    for (i, pair) in src.chunks(2).enumerate() {
-        even[i] = pair[0];
-        if let Some(&v) = pair.get(1) {
-            odd[i] = v;
-        }
+    for (o, v) in odd.iter_mut().zip(src.iter().skip(1).step_by(2)) {
+        *o = *v;
     }
 }
 
@@ -566,40 +564,6 @@ mod avx512 {
         }
     }
 
-    /// See [`super::deinterleave`]: 32 values at a time, two masked loads, two permutes
-    /// and two masked stores.
-    ///
-    /// # Safety
-    /// AVX-512F must be available and the lengths as the caller asserts.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
-        let mask = |n: usize| ((1u32 << n.min(16)) - 1) as __mmask16;
-        let ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        let io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        for (k, chunk) in src.chunks(32).enumerate() {
-            let (n, p) = (chunk.len(), chunk.as_ptr());
-            // SAFETY: the loads read `chunk` only (masked lanes are not accessed); the
-            // stores write `n.div_ceil(2)` and `n / 2` values from `16 k`, inside `even` and
-            // `odd` by the caller's lengths.
-            unsafe {
-                let a = _mm512_maskz_loadu_ps(mask(n), p);
-                let b = if n > 16 {
-                    _mm512_maskz_loadu_ps(mask(n - 16), p.add(16))
-                } else {
-                    _mm512_setzero_ps()
-                };
-                let (e, o) = (
-                    _mm512_permutex2var_ps(a, ie, b),
-                    _mm512_permutex2var_ps(a, io, b),
-                );
-                _mm512_mask_storeu_ps(even.as_mut_ptr().add(16 * k), mask(n.div_ceil(2)), e);
-                if n >= 2 {
-                    _mm512_mask_storeu_ps(odd.as_mut_ptr().add(16 * k), mask(n / 2), o);
-                }
-            }
-        }
-    }
-
     /// See [`super::taps_weight_grad`]: 8 outputs x `T` taps in `8 T` registers.
     ///
     /// # Safety
@@ -900,18 +864,16 @@ mod tests {
     }
 
     #[test]
-    fn deinterleaves_every_length_on_every_simd_level() {
-        for_each_level(|level| {
-            for n in 0..100 {
-                let src = data(n, 5);
-                let (mut even, mut odd) = (vec![f32::NAN; n.div_ceil(2)], vec![f32::NAN; n / 2]);
-                deinterleave(&src, &mut even, &mut odd);
-                for (i, v) in src.iter().enumerate() {
-                    let got = if i % 2 == 0 { even[i / 2] } else { odd[i / 2] };
-                    assert_eq!(got, *v, "{level:?} n {n} [{i}]");
-                }
+    fn deinterleaves_every_length() {
+        for n in 0..100 {
+            let src = data(n, 5);
+            let (mut even, mut odd) = (vec![f32::NAN; n.div_ceil(2)], vec![f32::NAN; n / 2]);
+            deinterleave(&src, &mut even, &mut odd);
+            for (i, v) in src.iter().enumerate() {
+                let got = if i % 2 == 0 { even[i / 2] } else { odd[i / 2] };
+                assert_eq!(got, *v, "n {n} [{i}]");
             }
-        });
+        }
     }
 
     #[test]
