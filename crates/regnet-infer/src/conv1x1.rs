@@ -27,8 +27,8 @@ pub(crate) struct Conv1x1 {
     pub stride: usize,
     /// Weight `[c_in][c_out]`.
     pub weight: Vec<f32>,
-    /// The weight packed for the AVX-512 kernel (`packed.rs`), when `c_out` is a multiple
-    /// of 16.
+    /// The weight packed for the AVX-512 and AVX2 kernels (`packed.rs`), when `c_out` is a
+    /// multiple of 16.
     pub packed: Option<Vec<f32>>,
     /// Bias `[c_out]`.
     pub bias: Vec<f32>,
@@ -95,14 +95,14 @@ impl Conv1x1 {
             self.tile(level, src, out, residual, Parallelism::None);
             return;
         }
-        if let (Some(p), SimdLevel::Avx512) = (&self.packed, level) {
+        if let (Some(p), true) = (&self.packed, packed::has_kernel(level)) {
             let g = self.packed_gemm(p);
             if rows < self.c_out {
                 // Fewer rows than channels (a 7x7 or 14x14 map at batch 1): the weights
                 // outweigh the input, so the threads share the panels, each streaming its
                 // part of the weights past every row (sharing the rows, each thread
                 // streamed all the weights, and 49 rows split 32 + 17).
-                Self::split_panels(&g, src, out, residual, threads);
+                Self::split_panels(level, &g, src, out, residual, threads);
                 return;
             }
             // Equal shares, a multiple of the thread count, so that no thread is left
@@ -137,6 +137,7 @@ impl Conv1x1 {
     /// All rows of `out`, its panels shared by the threads: twice as many runs of whole
     /// panels as threads, so that a thread slowed by other load hands work to the other.
     fn split_panels(
+        level: SimdLevel,
         g: &PackedGemm,
         src: &[f32],
         out: &mut [f32],
@@ -152,7 +153,7 @@ impl Conv1x1 {
             let cols = p0 * packed::PANEL..(p1 * packed::PANEL).min(c_out);
             // SAFETY: `out` stays borrowed until every task ends; the tasks' channel
             // ranges are disjoint.
-            unsafe { packed::run_avx512(g, src, dst, residual, cols) };
+            unsafe { packed::run(level, g, src, dst, residual, cols) };
         });
     }
 
@@ -188,12 +189,12 @@ impl Conv1x1 {
     ) {
         let m = dst.len() / self.c_out;
         debug_assert_eq!(src.len(), m * self.c_in);
-        // Single-threaded tiles at AVX-512: the packed kernel, epilogue included.
-        if let (Some(p), SimdLevel::Avx512, Parallelism::None) = (&self.packed, level, par) {
+        // Single-threaded tiles at AVX-512 and AVX2: the packed kernel, epilogue included.
+        if let (Some(p), Parallelism::None) = (&self.packed, par) {
             let g = self.packed_gemm(p);
             let cols = 0..self.c_out;
             // SAFETY: `dst` is borrowed mutably for the whole call: no other writer.
-            if unsafe { packed::run_avx512(&g, src, SharedOut::new(dst), residual, cols) } {
+            if unsafe { packed::run(level, &g, src, SharedOut::new(dst), residual, cols) } {
                 return;
             }
         }

@@ -1,7 +1,7 @@
-//! The 1x1 convolution's own AVX-512 GEMM over weights packed once: panels of 32 output
-//! channels (`[c_in][32]`, a last panel of 16), register tiles of up to 8 pixels x 32
-//! channels (16 accumulators), bias in the initial accumulators and the epilogue applied
-//! before the single store. The `gemm` crate re-packs the weights on every call and writes
+//! The 1x1 convolution's own GEMM over weights packed once: panels of 32 output channels
+//! (`[c_in][32]`, a last panel of 16), register tiles of up to 8 pixels x 32 channels at
+//! AVX-512 and 6 pixels x 16 channels at AVX2 (16 and 12 accumulators), bias in the initial
+//! accumulators and the epilogue applied before the single store. The `gemm` crate re-packs the weights on every call and writes
 //! the tile back before the epilogue pass; this does neither. Threads may share the rows
 //! (each streams every panel) or the panels (each streams every row): see `conv1x1.rs`.
 
@@ -9,6 +9,7 @@ use std::ops::Range;
 
 use crate::direct::act_vec;
 use crate::epilogue::Epilogue;
+use crate::simd::SimdLevel;
 use crate::vector::Vf;
 
 /// Output channels per panel (2 vectors: a tile of 8 rows holds 16 accumulators; 48
@@ -71,13 +72,13 @@ pub(crate) struct PackedGemm<'a> {
 impl PackedGemm<'_> {
     /// Runs on all rows, output channels `cols` only: chunks of at most [`CHUNK`] rows,
     /// each through the panels of `cols` (a panel stays in L2 while the chunk's rows, in
-    /// L2 too, pass it up to 8 at a time).
+    /// L2 too, pass it up to `MAXR` at a time), a panel in strips of `NV` vectors.
     ///
     /// # Safety
     /// `dst` must be valid for writes, and no other thread may access channels `cols` of
     /// its rows during the call.
     #[inline(always)]
-    pub unsafe fn run_cols<V: Vf>(
+    pub unsafe fn run_cols<V: Vf, const NV: usize, const MAXR: usize>(
         &self,
         src: &[f32],
         dst: SharedOut,
@@ -87,80 +88,89 @@ impl PackedGemm<'_> {
         let c_out = self.bias.len();
         let m = dst.len / c_out;
         assert!(src.len() == m * self.c_in && self.packed.len() == self.c_in * c_out);
-        assert!(res.is_none_or(|r| r.len() == dst.len) && V::LANES == 16);
+        assert!(res.is_none_or(|r| r.len() == dst.len) && 16 % V::LANES == 0);
         assert!(cols.start.is_multiple_of(PANEL) && cols.end <= c_out);
         assert!(cols.end.is_multiple_of(PANEL) || cols.end == c_out);
+        let strip = NV * V::LANES;
         // Chunks of equal size, so that no chunk ends in a sliver of rows.
         let chunks = m.div_ceil(CHUNK).max(1);
         for i in 0..chunks {
-            let (r0, r1) = (m * i / chunks, m * (i + 1) / chunks);
-            let mut c0 = cols.start;
-            while c0 + PANEL <= cols.end {
-                self.rows::<V, 2>(src, [r0, r1], c0, dst, res);
-                c0 += PANEL;
-            }
-            if c0 < cols.end {
-                self.rows::<V, 1>(src, [r0, r1], c0, dst, res);
+            let rows = [m * i / chunks, m * (i + 1) / chunks];
+            for c0 in cols.clone().step_by(PANEL) {
+                // Panels are 32 channels wide but the last, which may be 16.
+                let pw = PANEL.min(c_out - c0);
+                let mut v0 = 0;
+                while v0 + strip <= pw {
+                    self.rows::<V, NV, MAXR>(src, rows, (c0, pw, v0), dst, res);
+                    v0 += strip;
+                }
+                while v0 < pw {
+                    self.rows::<V, 1, MAXR>(src, rows, (c0, pw, v0), dst, res);
+                    v0 += V::LANES;
+                }
             }
         }
     }
 
-    /// Rows `r0..r1` of the panel at `c0` (`NV` vectors wide), in tiles of equal height
-    /// (up to 8): 49 rows run as 7 x 7, not 6 x 8 and a 1-row tile, whose two
-    /// accumulator chains wait on the FMA latency.
+    /// Rows `r0..r1` of the strip at `v0` of the panel at `c0` (`pw` wide), `NV` vectors
+    /// wide, in tiles of equal height (up to `MAXR`): 49 rows run as 7 x 7, not 6 x 8 and
+    /// a 1-row tile, whose accumulator chains wait on the FMA latency.
     #[inline(always)]
-    fn rows<V: Vf, const NV: usize>(
+    fn rows<V: Vf, const NV: usize, const MAXR: usize>(
         &self,
         src: &[f32],
         [r0, r1]: [usize; 2],
-        c0: usize,
+        strip: (usize, usize, usize),
         dst: SharedOut,
         res: Option<&[f32]>,
     ) {
         let m = r1 - r0;
-        let tiles = m.div_ceil(8);
+        let tiles = m.div_ceil(MAXR);
         let mut r = r0;
         for t in 0..tiles {
             let h = m * (t + 1) / tiles - m * t / tiles;
             match h {
-                8 => self.tile::<V, 8, NV>(src, r, c0, dst, res),
-                7 => self.tile::<V, 7, NV>(src, r, c0, dst, res),
-                6 => self.tile::<V, 6, NV>(src, r, c0, dst, res),
-                5 => self.tile::<V, 5, NV>(src, r, c0, dst, res),
-                4 => self.tile::<V, 4, NV>(src, r, c0, dst, res),
-                3 => self.tile::<V, 3, NV>(src, r, c0, dst, res),
-                2 => self.tile::<V, 2, NV>(src, r, c0, dst, res),
-                _ => self.tile::<V, 1, NV>(src, r, c0, dst, res),
+                8 => self.tile::<V, 8, NV>(src, r, strip, dst, res),
+                7 => self.tile::<V, 7, NV>(src, r, strip, dst, res),
+                6 => self.tile::<V, 6, NV>(src, r, strip, dst, res),
+                5 => self.tile::<V, 5, NV>(src, r, strip, dst, res),
+                4 => self.tile::<V, 4, NV>(src, r, strip, dst, res),
+                3 => self.tile::<V, 3, NV>(src, r, strip, dst, res),
+                2 => self.tile::<V, 2, NV>(src, r, strip, dst, res),
+                _ => self.tile::<V, 1, NV>(src, r, strip, dst, res),
             }
             r += h;
         }
     }
 
-    /// Rows `r0..r0 + NB` times channels `c0..c0 + NV * 16` (one panel).
+    /// Rows `r0..r0 + NB` times the `NV` vectors of channels from `v0` of the panel at
+    /// `c0`, which is `pw` wide.
     #[inline(always)]
     fn tile<V: Vf, const NB: usize, const NV: usize>(
         &self,
         src: &[f32],
         r0: usize,
-        c0: usize,
+        (c0, pw, v0): (usize, usize, usize),
         dst: SharedOut,
         res: Option<&[f32]>,
     ) {
         let (c_in, c_out) = (self.c_in, self.bias.len());
         let width = NV * V::LANES;
-        assert!(c0 + width <= c_out && (r0 + NB) * c_in <= src.len());
+        assert!(v0 + width <= pw && c0 + pw <= c_out && (r0 + NB) * c_in <= src.len());
         // The panel starts after c0 / 32 full panels of c_in rows of 32.
-        let panel = &self.packed[c0 * c_in..][..c_in * width];
-        // SAFETY: c0 + width <= c_out = bias.len().
+        let panel = &self.packed[c0 * c_in..][..c_in * pw];
+        let ch = c0 + v0;
+        // SAFETY: ch + width <= c0 + pw <= c_out = bias.len().
         let mut acc: [[V; NB]; NV] = std::array::from_fn(|v| {
-            [unsafe { V::load(self.bias.as_ptr().add(c0 + v * V::LANES)) }; NB]
+            [unsafe { V::load(self.bias.as_ptr().add(ch + v * V::LANES)) }; NB]
         });
         let a: [*const f32; NB] = std::array::from_fn(|r| src[(r0 + r) * c_in..].as_ptr());
-        let b = panel.as_ptr();
+        let b = panel[v0..].as_ptr();
         for k in 0..c_in {
-            // SAFETY: panel holds c_in rows of `width`; each a[r] has c_in values.
+            // SAFETY: the panel holds c_in rows of `pw`, of which this strip reads
+            // `v0..v0 + width`; each a[r] has c_in values.
             let bv: [V; NV] =
-                std::array::from_fn(|v| unsafe { V::load(b.add(k * width + v * V::LANES)) });
+                std::array::from_fn(|v| unsafe { V::load(b.add(k * pw + v * V::LANES)) });
             for r in 0..NB {
                 let x = V::splat(unsafe { *a[r].add(k) });
                 for v in 0..NV {
@@ -168,18 +178,18 @@ impl PackedGemm<'_> {
                 }
             }
         }
-        let last = (r0 + NB - 1) * c_out + c0 + width;
+        let last = (r0 + NB - 1) * c_out + ch + width;
         assert!(last <= dst.len && res.is_none_or(|r| last <= r.len()));
         for (v, acc) in acc.iter().enumerate() {
             for (r, a) in acc.iter().enumerate() {
-                let at = (r0 + r) * c_out + c0 + v * V::LANES;
+                let at = (r0 + r) * c_out + ch + v * V::LANES;
                 let mut x = act_vec(self.ep.act, *a);
                 if let Some(rs) = res {
                     // SAFETY: in bounds (asserted above).
                     x = x.add(unsafe { V::load(rs.as_ptr().add(at)) });
                 }
                 x = act_vec(self.ep.act_after, x);
-                // SAFETY: in bounds (asserted above); channels c0..c0 + width of these rows
+                // SAFETY: in bounds (asserted above); channels c0..c0 + pw of these rows
                 // are this caller's alone (`run_cols`'s contract).
                 unsafe { x.store(dst.ptr.add(at)) };
             }
@@ -187,12 +197,23 @@ impl PackedGemm<'_> {
     }
 }
 
-/// Runs `g` at AVX-512 on output channels `cols` (the caller checked the level; asserted).
-/// Returns false (doing nothing) on other targets.
+/// Whether `level` has a packed kernel ([`run`]).
+pub(crate) fn has_kernel(level: SimdLevel) -> bool {
+    matches!(level, SimdLevel::Avx512 | SimdLevel::Avx2)
+}
+
+/// Runs `g` on output channels `cols` with the packed kernel of `level`: AVX-512 tiles of up
+/// to 8 rows x 32 channels, AVX2 tiles of up to 6 rows x 16 channels (12 of the 16 vector
+/// registers accumulate). Returns false (doing nothing) where `level` has none
+/// ([`has_kernel`]). The AVX2 kernel against the `gemm` crate's AVX2 one (a build whose
+/// `gemm-common` was patched not to pick AVX-512, `REGNET_SIMD=avx2 regnet time ...
+/// --forward-only`, 3 rounds alternating): RegNetY-800MF batch 1 8.0-8.4 vs 8.9-9.4 ms,
+/// RegNetX-400MF batch 8 28.9-30.6 vs 29.5-30.6 ms.
 ///
 /// # Safety
-/// As [`PackedGemm::run_cols`].
-pub(crate) unsafe fn run_avx512(
+/// As [`PackedGemm::run_cols`]; `level` must be supported by the CPU (asserted).
+pub(crate) unsafe fn run(
+    level: SimdLevel,
     g: &PackedGemm,
     src: &[f32],
     dst: SharedOut,
@@ -210,16 +231,36 @@ pub(crate) unsafe fn run_avx512(
             cols: Range<usize>,
         ) {
             // SAFETY: passed on from the caller.
-            unsafe { g.run_cols::<crate::vector::F32x16>(src, dst, res, cols) }
+            unsafe { g.run_cols::<crate::vector::F32x16, 2, 8>(src, dst, res, cols) }
         }
-        assert!(crate::simd::SimdLevel::Avx512.supported());
-        // SAFETY: the CPU has AVX-512 (asserted just above); the rest is the caller's.
-        unsafe { v4(g, src, dst, res, cols) };
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn v3(
+            g: &PackedGemm,
+            src: &[f32],
+            dst: SharedOut,
+            res: Option<&[f32]>,
+            cols: Range<usize>,
+        ) {
+            // SAFETY: passed on from the caller.
+            unsafe { g.run_cols::<crate::vector::F32x8, 2, 6>(src, dst, res, cols) }
+        }
+        if !has_kernel(level) {
+            return false;
+        }
+        assert!(level.supported());
+        // SAFETY: the CPU has the level's features (asserted just above); the rest is the
+        // caller's.
+        unsafe {
+            match level {
+                SimdLevel::Avx512 => v4(g, src, dst, res, cols),
+                _ => v3(g, src, dst, res, cols),
+            }
+        }
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (g, src, dst, res, cols);
+        let _ = (level, g, src, dst, res, cols);
         false
     }
 }
@@ -236,8 +277,8 @@ mod tests {
         x as f32 / 500_001.5 - 1.0
     }
 
-    /// The packed kernel (AVX-512) and gemm (other levels) against a plain sum, at every
-    /// level, on 3 threads: row counts around the tile heights and the 64-row chunks,
+    /// The packed kernels (AVX-512, AVX2) and gemm (the portable level) against a plain
+    /// sum, at every level, on 3 threads: row counts around the tile heights and the 64-row chunks,
     /// widths with and without a 16-wide last panel, threads sharing rows (many rows) and
     /// panels (fewer rows than channels), every epilogue.
     #[test]
