@@ -1,7 +1,8 @@
-//! 1x1 convolutions in NHWC: one GEMM `[pixels, c_in] x [c_in, c_out]` (the `gemm` crate,
-//! which picks its AVX-512/AVX2 micro-kernels at run time), split into row tiles that the
-//! threads share; bias, activation and residual are applied to each tile while it is in
-//! cache.
+//! 1x1 convolutions in NHWC: one GEMM `[pixels, c_in] x [c_in, c_out]`, split into row
+//! tiles (or, for few rows, panels of output channels) that the threads share. At AVX-512
+//! and AVX2 with `c_out` a multiple of 16 the packed kernels of `packed.rs` run it, bias,
+//! activation and residual included; elsewhere the `gemm` crate (which picks its own
+//! micro-kernels at run time), with the epilogue applied to each tile while it is in cache.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -117,7 +118,8 @@ impl Conv1x1 {
             self.split_rows(level, src, out, residual, share);
             return;
         }
-        // Multiples of 64 rows: the height of gemm's AVX-512 micro-kernel.
+        // (The `gemm` crate from here on.) Multiples of 64 rows: the height of its AVX-512
+        // micro-kernel.
         let tile = (rows / (threads * 4))
             .next_multiple_of(64)
             .clamp(MIN_TILE_ROWS, MAX_TILE_ROWS);

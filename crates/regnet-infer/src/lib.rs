@@ -7,8 +7,8 @@
 //! - batch norm folded into the conv weights and bias (`regnet_nn::fold::fold_conv_bn`);
 //! - the activation, the residual add and the activation after the sum fused into the
 //!   epilogue of the conv that precedes them;
-//! - NHWC activations from stem to head, so a 1x1 conv is one GEMM over pixels (a packed
-//!   AVX-512 kernel, the `gemm` crate elsewhere) and a grouped 3x3 conv a direct kernel
+//! - NHWC activations from stem to head, so a 1x1 conv is one GEMM over pixels (packed
+//!   AVX-512 and AVX2 kernels, the `gemm` crate elsewhere) and a grouped 3x3 conv a direct kernel
 //!   register-blocked over pixels and the output channels of one or several groups;
 //! - the leading blocks of a batch whose activations are large run one image at a time,
 //!   so that their activations stay in the caches;

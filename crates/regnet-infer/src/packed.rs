@@ -1,8 +1,9 @@
 //! The 1x1 convolution's own GEMM over weights packed once: panels of 32 output channels
 //! (`[c_in][32]`, a last panel of 16), register tiles of up to 8 pixels x 32 channels at
 //! AVX-512 and 6 pixels x 16 channels at AVX2 (16 and 12 accumulators), bias in the initial
-//! accumulators and the epilogue applied before the single store. The `gemm` crate re-packs the weights on every call and writes
-//! the tile back before the epilogue pass; this does neither. Threads may share the rows
+//! accumulators and the epilogue applied before the single store. The `gemm` crate re-packs
+//! the weights on every call and writes the tile back before the epilogue pass; this does
+//! neither. Threads may share the rows
 //! (each streams every panel) or the panels (each streams every row): see `conv1x1.rs`.
 
 use std::ops::Range;
@@ -12,8 +13,9 @@ use crate::epilogue::Epilogue;
 use crate::simd::SimdLevel;
 use crate::vector::Vf;
 
-/// Output channels per panel (2 vectors: a tile of 8 rows holds 16 accumulators; 48
-/// channels and 24 accumulators measured no faster).
+/// Output channels per panel: 2 AVX-512 vectors, so a tile of 8 rows holds 16 accumulators
+/// (48 channels and 24 accumulators measured no faster); AVX2 runs a panel as two strips of
+/// 16 channels.
 pub(crate) const PANEL: usize = 32;
 
 /// Most rows per chunk: 64 rows of up to 1024 input channels (256 KiB) stay in L2.
@@ -113,8 +115,8 @@ impl PackedGemm<'_> {
     }
 
     /// Rows `r0..r1` of the strip at `v0` of the panel at `c0` (`pw` wide), `NV` vectors
-    /// wide, in tiles of equal height (up to `MAXR`): 49 rows run as 7 x 7, not 6 x 8 and
-    /// a 1-row tile, whose accumulator chains wait on the FMA latency.
+    /// wide, in tiles of equal height (up to `MAXR`, at most 8): with 8, 49 rows run as 7 x 7,
+    /// not 6 x 8 and a 1-row tile, whose accumulator chains wait on the FMA latency.
     #[inline(always)]
     fn rows<V: Vf, const NV: usize, const MAXR: usize>(
         &self,
@@ -124,6 +126,7 @@ impl PackedGemm<'_> {
         dst: SharedOut,
         res: Option<&[f32]>,
     ) {
+        const { assert!(MAXR >= 1 && MAXR <= 8) };
         let m = r1 - r0;
         let tiles = m.div_ceil(MAXR);
         let mut r = r0;
@@ -137,7 +140,8 @@ impl PackedGemm<'_> {
                 4 => self.tile::<V, 4, NV>(src, r, strip, dst, res),
                 3 => self.tile::<V, 3, NV>(src, r, strip, dst, res),
                 2 => self.tile::<V, 2, NV>(src, r, strip, dst, res),
-                _ => self.tile::<V, 1, NV>(src, r, strip, dst, res),
+                1 => self.tile::<V, 1, NV>(src, r, strip, dst, res),
+                _ => unreachable!("tiles of 1 to {MAXR} rows"),
             }
             r += h;
         }
@@ -165,7 +169,8 @@ impl PackedGemm<'_> {
             [unsafe { V::load(self.bias.as_ptr().add(ch + v * V::LANES)) }; NB]
         });
         let a: [*const f32; NB] = std::array::from_fn(|r| src[(r0 + r) * c_in..].as_ptr());
-        let b = panel[v0..].as_ptr();
+        // (No read through `b` when c_in is 0, where the panel is empty.)
+        let b = panel.as_ptr().wrapping_add(v0);
         for k in 0..c_in {
             // SAFETY: the panel holds c_in rows of `pw`, of which this strip reads
             // `v0..v0 + width`; each a[r] has c_in values.
@@ -199,7 +204,7 @@ impl PackedGemm<'_> {
 
 /// Whether `level` has a packed kernel ([`run`]).
 pub(crate) fn has_kernel(level: SimdLevel) -> bool {
-    matches!(level, SimdLevel::Avx512 | SimdLevel::Avx2)
+    cfg!(target_arch = "x86_64") && matches!(level, SimdLevel::Avx512 | SimdLevel::Avx2)
 }
 
 /// Runs `g` on output channels `cols` with the packed kernel of `level`: AVX-512 tiles of up
@@ -290,6 +295,36 @@ mod tests {
         pool.install(check_against_plain_sums);
     }
 
+    /// The packed kernel of `level` on its own (not through `Conv1x1`'s dispatch): it runs
+    /// exactly where [`super::has_kernel`] says, and then gives `want`.
+    fn check_packed_kernel(
+        level: SimdLevel,
+        (packed, bias, c_in, ep): (&[f32], &[f32], usize, Epilogue),
+        src: &[f32],
+        residual: Option<&[f32]>,
+        want: &[f32],
+    ) {
+        let g = super::PackedGemm {
+            packed,
+            bias,
+            c_in,
+            ep,
+        };
+        let mut got = vec![f32::NAN; want.len()];
+        let out = super::SharedOut::new(&mut got);
+        // SAFETY: `got` outlives the call and nothing else touches it meanwhile.
+        let ran = unsafe { super::run(level, &g, src, out, residual, 0..bias.len()) };
+        assert_eq!(ran, super::has_kernel(level), "{level}");
+        if ran {
+            for (j, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                    "{level} [{j}]: {g} vs {w}"
+                );
+            }
+        }
+    }
+
     fn check_against_plain_sums() {
         let eps = [
             Epilogue::default(),
@@ -341,6 +376,9 @@ mod tests {
                         );
                     }
                     cases += 1;
+                    if let Some(p) = &conv.packed {
+                        check_packed_kernel(level, (p, &bias, c_in, ep), &src, residual, &want);
+                    }
                 }
             }
         }

@@ -23,7 +23,8 @@ pub(super) const MAX_HW: usize = 16;
 /// Samples summed in f32 per position before the sums are added into the f64 totals.
 const FLUSH_SAMPLES: usize = 64;
 
-/// Values per reduction task at most (whole channels, every sample). A channel's sums run
+/// Values per reduction task at most (whole channels, every sample; at least one channel,
+/// whatever its size). A channel's sums run
 /// inside one task, sample by sample, so how channels are grouped into tasks does not change
 /// them: the results are the same on every machine.
 const TASK_VALUES: usize = 1 << 16;
@@ -309,4 +310,57 @@ pub(super) fn affine(
     filled(x.len(), per, |i, out| {
         kernel(out, &x[i * per..][..out.len()], &a, &b)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 9) % 2001) as f32 / 500.0)
+            .collect()
+    }
+
+    /// Every output of the forward and backward passes, as bits.
+    fn run(x: &[f32], dy: &[f32], p: &BnAffine, g: &BnGeom) -> Vec<u32> {
+        let (y, mean, var) = forward_train(x, p, g);
+        let (dx, dgamma, dbeta) = backward_train((x, dy), p, (&mean, &var), g);
+        [y, mean, var, dx, dgamma, dbeta]
+            .iter()
+            .flatten()
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
+    /// The channel tasks follow the thread count, but each channel's sums run inside one
+    /// task, so the results are the same bits on any number of threads.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // 70 channels of 37 x 9 values: one task of 70 on 1 thread, 24, 24 and 22 on 3.
+        let g = BnGeom {
+            n: 37,
+            c: 70,
+            hw: 9,
+        };
+        let len = g.n * g.c * g.hw;
+        let (x, dy) = (data(len, 1), data(len, 2));
+        let (gamma, beta) = (data(g.c, 3), data(g.c, 4));
+        for relu in [false, true] {
+            let p = BnAffine {
+                gamma: &gamma,
+                beta: &beta,
+                eps: 1e-5,
+                relu,
+            };
+            let on = |threads| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("a thread pool");
+                pool.install(|| run(&x, &dy, &p, &g))
+            };
+            assert_eq!(on(1), on(3), "relu {relu}");
+        }
+    }
 }

@@ -917,8 +917,9 @@ mod tests {
             (2, 16, 16, 11, 9, 3, 2, 2),
             (3, 16, 24, 18, 18, 3, 1, 2),
             (2, 8, 6, 17, 16, 1, 1, 1),
-            // 1x1 on a map under 64 pixels, several runs of gathered samples per thread.
-            (12, 8, 16, 7, 7, 1, 1, 1),
+            // 1x1 on a map under 64 pixels: runs of 5 gathered samples, several per thread
+            // on up to 8 threads.
+            (64, 8, 16, 7, 7, 1, 1, 1),
             // Grouped, stride 1, whole blocks of 8 outputs: the direct kernels.
             (3, 16, 32, 6, 6, 3, 1, 2),
             (2, 32, 32, 4, 5, 3, 1, 2),

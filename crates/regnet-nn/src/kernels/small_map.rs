@@ -35,12 +35,12 @@ pub(super) fn applies(g: &ConvGeom) -> bool {
 }
 
 /// Whether the forward of `g` runs here: on maps of at most 4 pixels (no zeros in `E_g` for
-/// 3x3 kernels), on groups of at most 8 channels, or where the direct kernels do not run.
+/// 3x3 kernels), on groups of 8 channels, or where the direct kernels do not run.
 /// Mean time per call over a 100-step `regnet time` (a temporary timer around the kernels),
 /// 4x4 maps, here against the direct kernels: the default model's 8-channel groups 0.18-0.19
 /// vs 0.24 ms (two rounds), RegNetX-400MF CIFAR's 16-channel groups 0.41 vs 0.30 ms.
 pub(super) fn preferred_forward(g: &ConvGeom) -> bool {
-    applies(g) && (g.h * g.w <= 4 || g.cig() <= 8 || !super::direct::pays_off(g))
+    applies(g) && (g.h * g.w <= 4 || g.cig() == 8 || !super::direct::pays_off(g))
 }
 
 /// For each (output pixel, input pixel) pair, row-major, the tap `kh * k + kw` that links
