@@ -15,6 +15,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::bn_small;
+use super::fill::filled;
 use super::simd::{LANES, multiversioned, reduce};
 
 /// Shape `[n, c, hw]` of a batch-norm input.
@@ -283,25 +284,6 @@ multiversioned! {
             }
         }
     }
-}
-
-/// A vector of `len` values written chunk by chunk (`per` values each, in parallel) by
-/// `fill(chunk index, chunk)`, which must write every value of its chunk. Skips zeroing
-/// the buffer first: on these memory-bound loops the zeroing pass cost as much as a kernel.
-pub(super) fn filled(
-    len: usize,
-    per: usize,
-    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
-) -> Vec<f32> {
-    assert_eq!(len % per, 0, "whole chunks only");
-    let mut v = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len]
-        .par_chunks_mut(per)
-        .enumerate()
-        .for_each(|(i, out)| fill(i, out));
-    // SAFETY: every chunk of the first `len` values was written by `fill` above.
-    unsafe { v.set_len(len) };
-    v
 }
 
 /// Per-channel mean and biased variance. Channel by channel across the samples: here (on

@@ -13,7 +13,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::batch_norm::{BnAffine, BnGeom, filled, relu, relu_grad};
+use super::batch_norm::{BnAffine, BnGeom, relu, relu_grad};
+use super::fill::filled;
 use super::shared::SharedOut;
 use super::simd::multiversioned;
 
@@ -73,15 +74,12 @@ multiversioned! {
 /// Tasks of whole channels, every sample: `f(channels)` for each, results in channel order.
 /// Each channel lies in one task, so the sums do not depend on the tasks.
 fn per_task<T: Send>(g: &BnGeom, f: impl Fn(Range<usize>) -> Vec<T> + Sync) -> Vec<T> {
-    let most = (TASK_VALUES / (g.n * g.hw).max(1)).clamp(1, g.c.max(1));
-    // The same number of rounds for every thread: 3 tasks of 32 channels on 2 threads left
-    // one idle for a third of the call. Mean time per call over a 100-step `regnet time` (a
-    // temporary timer around the kernels), balanced vs not: RegNetX-400MF CIFAR's 160
-    // channels at 4x4, backward 0.095 vs 0.14-0.16 ms, 384 at 2x2 0.061 vs 0.074; the
-    // default model's 96 at 4x4, forward 0.069-0.075 vs 0.089-0.133.
-    let threads = rayon::current_num_threads().max(1);
-    let rounds = g.c.div_ceil(most * threads).max(1);
-    let per_task = g.c.div_ceil(rounds * threads).max(1);
+    // Tasks the threads share evenly: 3 tasks of 32 channels on 2 threads left one idle
+    // for a third of the call. Mean time per call over a 100-step `regnet time` (a temporary
+    // timer around the kernels), balanced vs not: RegNetX-400MF CIFAR's 160 channels at 4x4,
+    // backward 0.095 vs 0.14-0.16 ms, 384 at 2x2 0.061 vs 0.074; the default model's 96 at
+    // 4x4, forward 0.069-0.075 vs 0.089-0.133.
+    let per_task = super::split::even_task_size(g.c, TASK_VALUES / (g.n * g.hw).max(1));
     let tasks: Vec<Range<usize>> = (0..g.c)
         .step_by(per_task)
         .map(|c0| c0..(c0 + per_task).min(g.c))

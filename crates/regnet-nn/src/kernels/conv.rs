@@ -293,17 +293,11 @@ fn zeroed(len: usize) -> Vec<f32> {
     if len < 2 * ZERO_TASK {
         return vec![0.0f32; len];
     }
-    let mut v: Vec<f32> = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len]
-        .par_chunks_mut(ZERO_TASK)
-        .for_each(|c| {
-            c.iter_mut().for_each(|x| {
-                x.write(0.0);
-            })
-        });
-    // SAFETY: the first `len` values were all written just above.
-    unsafe { v.set_len(len) };
-    v
+    super::fill::filled(len, ZERO_TASK, |_, c| {
+        c.iter_mut().for_each(|x| {
+            x.write(0.0);
+        })
+    })
 }
 
 /// Forward convolution: `y[n, co, oh, ow]` from `x[n, ci, h, w]` and `wt[co, ci/g, k, k]`.

@@ -137,20 +137,14 @@ impl Stack {
     }
 }
 
-/// Samples per chunk for `g`.
+/// Samples per chunk for `g`: as many as keep a group's stacked input in L2, in chunks the
+/// threads share evenly (7x7 maps of the default model, 5 chunks of 28 samples against 6 of
+/// 22; mean time per call over a 100-step `regnet time`, a temporary timer around the
+/// kernels: forward 0.30-0.37 vs 0.22-0.24 ms, weight gradient 0.42 vs 0.35-0.38, input
+/// gradient 0.25 vs 0.20; RegNetX-400MF CIFAR even or a few percent faster).
 fn chunk(g: &ConvGeom) -> usize {
     let per_sample = (g.cig() * (g.h + g.p) * (g.w + 2 * g.p)).max(1);
-    let threads = rayon::current_num_threads().max(1);
-    let nc = (CHUNK_VALUES / per_sample)
-        .min(g.n.div_ceil(threads))
-        .clamp(1, g.n.max(1));
-    // As many rounds of chunks as that size needs, but the same number for every thread:
-    // 5 chunks of 28 samples on 2 threads left one idle for a third of the call (7x7 maps of
-    // the default model; mean time per call over a 100-step `regnet time`, a temporary timer
-    // around the kernels: forward 0.22-0.24 vs 0.30-0.37 ms, weight gradient 0.35-0.38 vs
-    // 0.42, input gradient 0.20 vs 0.25; RegNetX-400MF CIFAR even or a few percent faster).
-    let rounds = g.n.div_ceil(nc * threads).max(1);
-    g.n.div_ceil(rounds * threads).max(1)
+    super::split::even_task_size(g.n, CHUNK_VALUES / per_sample)
 }
 
 /// Stacks channels `[c0, c0 + cig)` of samples `[n0, n0 + nc)` of `x` (`[n, c, h, w]`).

@@ -6,9 +6,8 @@
 
 use std::mem::MaybeUninit;
 
-use rayon::prelude::*;
-
 use super::batch_norm::relu;
+use super::fill::filled;
 use super::simd::multiversioned;
 
 /// Values per parallel task.
@@ -17,15 +16,10 @@ const TASK: usize = 1 << 15;
 /// A new vector of `a.len()` values, `fill(out, a, b)` writing each task's span.
 fn map2(a: &[f32], b: &[f32], fill: fn(&mut [MaybeUninit<f32>], &[f32], &[f32])) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "operands of one shape");
-    let len = a.len();
-    let mut v = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len]
-        .par_chunks_mut(TASK)
-        .zip(a.par_chunks(TASK).zip(b.par_chunks(TASK)))
-        .for_each(|(out, (a, b))| fill(out, a, b));
-    // SAFETY: the chunks cover the first `len` values, and `fill` wrote each of them.
-    unsafe { v.set_len(len) };
-    v
+    filled(a.len(), TASK, |i, out| {
+        let span = i * TASK..i * TASK + out.len();
+        fill(out, &a[span.clone()], &b[span])
+    })
 }
 
 multiversioned! {
