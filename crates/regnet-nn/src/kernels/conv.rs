@@ -577,21 +577,64 @@ fn gather_channels(
     (n0, m): (usize, usize),
     out: &mut [f32],
 ) {
-    for ch in 0..channels {
-        for j in 0..m {
-            out[(ch * m + j) * pix..][..pix]
-                .copy_from_slice(&src[((n0 + j) * channels + ch) * pix..][..pix]);
-        }
+    if channels * pix == 0 {
+        return;
+    }
+    let src = &src[n0 * channels * pix..][..m * channels * pix];
+    match pix {
+        1 => gather_planes::<1>(src, channels, pix, out),
+        4 => gather_planes::<4>(src, channels, pix, out),
+        16 => gather_planes::<16>(src, channels, pix, out),
+        _ => gather_planes::<0>(src, channels, pix, out),
     }
 }
 
 /// Copies `out[channels][m * pix]` back into the NCHW planes of `m` samples in `dst`.
 fn scatter_channels(out: &[f32], channels: usize, pix: usize, m: usize, dst: &mut [f32]) {
-    for ch in 0..channels {
-        for j in 0..m {
-            dst[(j * channels + ch) * pix..][..pix]
-                .copy_from_slice(&out[(ch * m + j) * pix..][..pix]);
+    if channels * pix == 0 {
+        return;
+    }
+    let dst = &mut dst[..m * channels * pix];
+    match pix {
+        1 => scatter_planes::<1>(out, channels, pix, dst),
+        4 => scatter_planes::<4>(out, channels, pix, dst),
+        16 => scatter_planes::<16>(out, channels, pix, dst),
+        _ => scatter_planes::<0>(out, channels, pix, dst),
+    }
+}
+
+/// [`gather_channels`] with planes of `P` values (any length if `P` is 0), sample by
+/// sample so that the reads are sequential.
+fn gather_planes<const P: usize>(src: &[f32], channels: usize, pix: usize, out: &mut [f32]) {
+    let m = src.len() / (channels * pix).max(1);
+    for (j, sample) in src.chunks_exact(channels * pix).enumerate() {
+        for (ch, plane) in sample.chunks_exact(pix).enumerate() {
+            copy_plane::<P>(&mut out[(ch * m + j) * pix..][..pix], plane);
         }
+    }
+}
+
+/// [`scatter_channels`] with planes of `P` values (any length if `P` is 0).
+fn scatter_planes<const P: usize>(out: &[f32], channels: usize, pix: usize, dst: &mut [f32]) {
+    let m = dst.len() / (channels * pix).max(1);
+    for (j, sample) in dst.chunks_exact_mut(channels * pix).enumerate() {
+        for (ch, plane) in sample.chunks_exact_mut(pix).enumerate() {
+            copy_plane::<P>(plane, &out[(ch * m + j) * pix..][..pix]);
+        }
+    }
+}
+
+/// Copies one plane. The planes of small maps are a few values long, where a `memcpy` call
+/// per plane costs more than the copy (gathering 32 samples of a 2x2 map of 384 channels
+/// took 0.024 ms, against 0.34 ms for the GEMM after it); a fixed length `P` compiles to a
+/// few moves. `regnet time`, rounds alternating, RegNetX-400MF CIFAR step 71.3 vs 72.7 ms
+/// (faster in 4 of 5), 96.3 vs 97.8 ms with AVX2 kernels.
+#[inline(always)]
+fn copy_plane<const P: usize>(dst: &mut [f32], src: &[f32]) {
+    if P == 0 {
+        dst.copy_from_slice(src);
+    } else {
+        dst[..P].copy_from_slice(&src[..P]);
     }
 }
 
@@ -914,6 +957,9 @@ mod tests {
             // 1x1 on a map under 64 pixels: runs of 5 gathered samples, several per thread
             // on up to 8 threads.
             (64, 8, 16, 7, 7, 1, 1, 1),
+            // ... and on maps of 4 and 1 pixels (planes copied at a fixed length).
+            (6, 8, 16, 2, 2, 1, 1, 1),
+            (5, 16, 8, 1, 1, 1, 1, 1),
             // Grouped, stride 1, whole blocks of 8 outputs: the direct kernels.
             (3, 16, 32, 6, 6, 3, 1, 2),
             (2, 32, 32, 4, 5, 3, 1, 2),
