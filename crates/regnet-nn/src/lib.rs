@@ -28,6 +28,7 @@ pub mod init;
 pub mod kernels;
 pub mod layers;
 pub mod model;
+pub mod sgd_ext;
 pub mod state_dict;
 pub mod weights;
 

@@ -1,6 +1,7 @@
 //! SGD exactly as `torch.optim.SGD` (and so pycls) runs it: `d = g + wd * p`;
 //! `buf = d` on the first step, then `buf = momentum * buf + (1 - dampening) * d`;
-//! `d = d + momentum * buf` with Nesterov, else `d = buf`; `p -= lr * d`.
+//! `d = d + momentum * buf` with Nesterov, else `d = buf`; `p -= lr * d`. With momentum,
+//! one parameter's update is one operation ([`regnet_nn::sgd_ext`]: a single pass on the CPU).
 //!
 //! Momentum buffers are kept by pycls parameter name, so that checkpoints hold them by name
 //! and resume into a freshly built model. (burn's own SGD keys its state by random parameter
@@ -17,7 +18,9 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use regnet_core::config::{Config, Optimizer};
 use regnet_nn::conv::{from_tensor, to_tensor};
+use regnet_nn::kernels::sgd::SgdStep;
 use regnet_nn::model::{ParamMapper, Role};
+use regnet_nn::sgd_ext::momentum_step;
 use regnet_nn::{Model, StateDict};
 
 use crate::adam::{Adam, AdamConfig, STATE_PREFIXES};
@@ -250,30 +253,30 @@ impl ParamMapper for Step<'_> {
         let w = tensor.inner();
         let dims = w.dims();
         let wd = cfg.decay(role);
-        let mut d = if wd != 0.0 {
-            grad + w.clone().mul_scalar(wd)
-        } else {
-            grad
-        };
-        if cfg.momentum != 0.0 {
-            let buf = match self.sgd.buffers.remove(name) {
-                None => d.clone(),
-                Some((_, b)) => {
-                    let b: Tensor<D> = b.reshape(dims);
-                    b.mul_scalar(cfg.momentum) + d.clone().mul_scalar(1.0 - cfg.dampening)
-                }
+        let w_new = if cfg.momentum != 0.0 {
+            let buf = self.sgd.buffers.remove(name).map(|(_, b)| b.reshape(dims));
+            let h = SgdStep {
+                lr: self.lr as f32,
+                wd: wd as f32,
+                momentum: cfg.momentum as f32,
+                keep: (1.0 - cfg.dampening) as f32,
+                nesterov: cfg.nesterov,
             };
-            d = if cfg.nesterov {
-                d + buf.clone().mul_scalar(cfg.momentum)
-            } else {
-                buf.clone()
-            };
+            let (w_new, buf) = momentum_step(w, grad, buf, h);
             let n = buf.shape().num_elements();
             self.sgd
                 .buffers
                 .insert(name.to_string(), (dims.to_vec(), buf.reshape([n])));
-        }
-        let mut updated = Tensor::from_inner(w - d.mul_scalar(self.lr));
+            w_new
+        } else {
+            let d = if wd != 0.0 {
+                grad + w.clone().mul_scalar(wd)
+            } else {
+                grad
+            };
+            w - d.mul_scalar(self.lr)
+        };
+        let mut updated = Tensor::from_inner(w_new);
         if require_grad {
             updated = updated.require_grad();
         }

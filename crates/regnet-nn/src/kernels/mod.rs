@@ -10,6 +10,7 @@ pub mod conv;
 mod direct;
 mod fill;
 pub mod residual;
+pub mod sgd;
 mod shared;
 pub(crate) mod simd;
 mod small_map;
