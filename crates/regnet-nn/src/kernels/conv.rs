@@ -556,13 +556,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
             dw
         })
         .collect();
-    let mut dw = vec![0.0f32; wlen];
-    for part in partials {
-        for (a, b) in dw.iter_mut().zip(part) {
-            *a += b;
-        }
-    }
-    dw
+    super::partials::sum_in_order(partials, wlen)
 }
 
 /// Pixels per sample below which the pointwise weight gradient gathers several samples'
@@ -759,13 +753,7 @@ fn pointwise_backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
             dw
         })
         .collect();
-    let mut dw = vec![0.0f32; co * ci];
-    for part in partials {
-        for (a, b) in dw.iter_mut().zip(part) {
-            *a += b;
-        }
-    }
-    dw
+    super::partials::sum_in_order(partials, co * ci)
 }
 
 /// The output columns `[lo, hi)` of kernel column `kw` that read inside the image: output

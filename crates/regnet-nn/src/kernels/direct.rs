@@ -732,13 +732,7 @@ pub(super) fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
             dw
         })
         .collect();
-    let mut dw = vec![0.0f32; wlen];
-    for part in partials {
-        for (a, b) in dw.iter_mut().zip(part) {
-            *a += b;
-        }
-    }
-    dw
+    super::partials::sum_in_order(partials, wlen)
 }
 
 #[cfg(test)]

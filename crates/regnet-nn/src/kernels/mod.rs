@@ -9,6 +9,7 @@ mod bn_small;
 pub mod conv;
 mod direct;
 mod fill;
+mod partials;
 pub mod residual;
 pub mod sgd;
 mod shared;
