@@ -5,7 +5,7 @@
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 
 use crate::conv_ext::{is_flex, with_f32};
 use crate::kernels::sgd::{self, SgdStep};
@@ -77,7 +77,8 @@ pub fn momentum_step<const D: usize>(
     buf: Option<Tensor<D>>,
     h: SgdStep,
 ) -> (Tensor<D>, Tensor<D>) {
-    if !is_flex(&w.device()) {
+    // The kernel computes in f32 (regnet trains in f32); anything else keeps burn's operations.
+    if !is_flex(&w.device()) || w.dtype() != DType::F32 {
         return momentum_step_ops(w, grad, buf, h);
     }
     let first = buf.is_none();
@@ -125,7 +126,7 @@ mod tests {
 
     /// On flex, the kernel (in place, and into new storage on the first step) gives the same
     /// bits as the update written as tensor operations (the optimizer's form before the
-    /// kernel, and the default on other backends).
+    /// kernel, and what other backends run), for every combination of the options.
     #[test]
     fn the_kernel_matches_the_tensor_operations() {
         let dev = device::cpu();
@@ -135,7 +136,13 @@ mod tests {
                 .collect()
         };
         let t = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [3, 4, 5, 7]), &dev);
-        for (wd, nesterov, first, keep) in [(5e-5, true, false, 1.0), (0.0, false, true, 0.75)] {
+        for case in 0..16 {
+            let (wd, nesterov, first, keep) = (
+                if case & 1 == 0 { 0.0 } else { 5e-5 },
+                case & 2 != 0,
+                case & 4 != 0,
+                if case & 8 == 0 { 1.0 } else { 0.75 },
+            );
             let h = SgdStep {
                 lr: 0.37,
                 wd,
@@ -157,9 +164,35 @@ mod tests {
                 );
                 assert!(
                     a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "{wd} {nesterov} {first}"
+                    "{h:?} first {first}"
                 );
             }
         }
+    }
+
+    /// A parameter and buffer that the step owns are updated in their own storage; shared
+    /// ones are left as they were.
+    #[test]
+    fn owned_storage_is_updated_in_place() {
+        let flex = |v: f32| FlexTensor::from_data(TensorData::new(vec![v; 1000], [10, 100]));
+        let ptr = |t: &FlexTensor| t.as_slice::<f32>().unwrap().as_ptr();
+        let h = SgdStep {
+            lr: 0.5,
+            wd: 0.0,
+            momentum: 0.5,
+            keep: 1.0,
+            nesterov: false,
+        };
+        let (w, buf) = (flex(1.0), flex(2.0));
+        let (pw, pb) = (ptr(&w), ptr(&buf));
+        let (w, buf) = <Flex as SgdBackend>::rn_sgd_momentum(w, flex(4.0), buf, false, h);
+        assert_eq!((ptr(&w), ptr(&buf)), (pw, pb));
+        // buf = 0.5 * 2 + 4 = 5, w = 1 - 0.5 * 5.
+        assert_eq!(w.as_slice::<f32>().unwrap()[999], -1.5);
+        assert_eq!(buf.as_slice::<f32>().unwrap()[0], 5.0);
+        let shared = w.clone();
+        let (w2, _) = <Flex as SgdBackend>::rn_sgd_momentum(w, flex(4.0), buf, false, h);
+        assert_ne!(ptr(&w2), ptr(&shared));
+        assert_eq!(shared.as_slice::<f32>().unwrap()[0], -1.5);
     }
 }

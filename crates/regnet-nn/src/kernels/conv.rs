@@ -600,7 +600,7 @@ fn scatter_channels(out: &[f32], channels: usize, pix: usize, m: usize, dst: &mu
 /// [`gather_channels`] with planes of `P` values (any length if `P` is 0), sample by
 /// sample so that the reads are sequential.
 fn gather_planes<const P: usize>(src: &[f32], channels: usize, pix: usize, out: &mut [f32]) {
-    let m = src.len() / (channels * pix).max(1);
+    let m = src.len() / (channels * pix);
     for (j, sample) in src.chunks_exact(channels * pix).enumerate() {
         for (ch, plane) in sample.chunks_exact(pix).enumerate() {
             copy_plane::<P>(&mut out[(ch * m + j) * pix..][..pix], plane);
@@ -610,7 +610,7 @@ fn gather_planes<const P: usize>(src: &[f32], channels: usize, pix: usize, out: 
 
 /// [`scatter_channels`] with planes of `P` values (any length if `P` is 0).
 fn scatter_planes<const P: usize>(out: &[f32], channels: usize, pix: usize, dst: &mut [f32]) {
-    let m = dst.len() / (channels * pix).max(1);
+    let m = dst.len() / (channels * pix);
     for (j, sample) in dst.chunks_exact_mut(channels * pix).enumerate() {
         for (ch, plane) in sample.chunks_exact_mut(pix).enumerate() {
             copy_plane::<P>(plane, &out[(ch * m + j) * pix..][..pix]);

@@ -1,7 +1,8 @@
 //! One SGD-with-momentum update of a parameter as a single parallel pass.
 //!
-//! The update as burn tensor operations (`crate::sgd_ext`'s generic form) is nine
-//! elementwise passes, each allocating its result. On RegNetX-400MF CIFAR (4.8 M
+//! The update as burn tensor operations (`crate::sgd_ext::momentum_step_ops`) is nine
+//! elementwise passes with weight decay and Nesterov momentum (seven without Nesterov), each
+//! reading and writing a whole parameter-sized array. On RegNetX-400MF CIFAR (4.8 M
 //! parameters, three 19 MB arrays to read) the optimizer step took 4.9 ms per training step
 //! that way, 3.1 ms with this kernel writing new storage and 2.5 ms updating in place (a
 //! temporary timer around the step, 13 steps each; the default model's 0.59, 0.45, 0.41).
