@@ -1,5 +1,6 @@
-//! Direct k x k convolutions in NHWC: the stem, grouped and dense 3x3 (and 5x5, 7x7) convs,
-//! and depthwise convs. Group widths that are a multiple of a vector width go to the
+//! Direct k x k convolutions in NHWC: grouped and dense 3x3 (and 5x5, 7x7) convs and
+//! depthwise convs (dense convs over fewer than 8 input channels, the stems, go to the
+//! im2col path of `patches.rs` where there is a packed kernel). Group widths that are a multiple of a vector width go to the
 //! register-blocked kernel of `blocked.rs`; the rest to the micro-kernel here, which keeps a
 //! block of output pixels times 16 (or 8) output channels of one group in registers and
 //! streams the group's input channels, so each weight vector loaded serves several pixels;
@@ -9,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::blocked::blocked_span;
 use crate::epilogue::{Act, Epilogue, activate};
+use crate::patches;
 use crate::simd::SimdLevel;
 use crate::vector::{F32x4, Vf};
 
@@ -38,6 +40,9 @@ pub(crate) struct DirectConv {
     pub bias: Vec<f32>,
     /// Fused tail.
     pub ep: Epilogue,
+    /// The weight packed for the im2col path of `patches.rs` (dense convs over few input
+    /// channels: the stems).
+    pub patches: Option<Vec<f32>>,
 }
 
 impl DirectConv {
@@ -66,7 +71,7 @@ impl DirectConv {
                 }
             }
         }
-        DirectConv {
+        let mut cv = DirectConv {
             c_in,
             c_out,
             k,
@@ -78,7 +83,10 @@ impl DirectConv {
             zeros: vec![0.0; c_in],
             bias,
             ep,
-        }
+            patches: None,
+        };
+        cv.patches = patches::pack(&cv);
+        cv
     }
 
     /// Output height and width for an `h` x `w` input.
@@ -97,6 +105,11 @@ impl DirectConv {
         out: &mut [f32],
         residual: Option<&[f32]>,
     ) {
+        if let Some(p) = &self.patches
+            && patches::run(level, self, p, x, [h, w], out, residual)
+        {
+            return;
+        }
         let (ho, wo) = self.out_hw(h, w);
         if self.depthwise {
             let row_len = wo * self.c_out;

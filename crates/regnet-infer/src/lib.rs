@@ -9,7 +9,8 @@
 //!   epilogue of the conv that precedes them;
 //! - NHWC activations from stem to head, so a 1x1 conv is one GEMM over pixels (packed
 //!   AVX-512 and AVX2 kernels, the `gemm` crate elsewhere) and a grouped 3x3 conv a direct kernel
-//!   register-blocked over pixels and the output channels of one or several groups;
+//!   register-blocked over pixels and the output channels of one or several groups; a stem
+//!   over few input channels gathers its windows a span at a time for the packed GEMM;
 //! - the leading blocks of a batch whose activations are large run one image at a time,
 //!   so that their activations stay in the caches;
 //! - weights packed once, buffers allocated once per input shape and reused;
@@ -31,6 +32,7 @@ mod epilogue;
 pub mod error;
 mod net;
 mod packed;
+mod patches;
 mod plan;
 mod pool;
 pub mod simd;
