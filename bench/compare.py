@@ -158,7 +158,8 @@ def main():
     regnet = sys.argv[1]
     torch.set_num_threads(THREADS)
     print(f"CPU: {cpu_model()} ({THREADS} threads); torch {torch.__version__} "
-          f"(SIMD {torch.backends.cpu.get_cpu_capability()}), onnxruntime {ort.__version__}; "
+          f"(SIMD {torch.backends.cpu.get_cpu_capability()}), onnxruntime {ort.__version__} "
+          f"({os.path.dirname(ort.__file__)}); "
           f"{ROUNDS} rounds x {ITERS} iterations, engines alternating")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
