@@ -26,6 +26,7 @@
 //! ```
 
 mod blocked;
+mod cache;
 mod conv1x1;
 mod direct;
 mod epilogue;
