@@ -22,15 +22,20 @@ fi
 mkdir -p "$emu"
 manifest=$(cargo metadata --format-version 1 | python3 -c \
   'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "gemm-common"))')
-rm -rf "$emu/gemm-common"
-cp -r "$(dirname "$manifest")" "$emu/gemm-common"
-check='if $crate::feature_detected!("avx512f")'
-if [ "$(grep -cF "$check" "$emu/gemm-common/src/gemm.rs")" != 2 ]; then
-  echo "emulate_avx2: $emu/gemm-common/src/gemm.rs: expected 2 AVX-512 checks" >&2
-  exit 1
+# The patched copy is made once per gemm-common source (a fresh copy every run would
+# rebuild it and all that depends on it).
+if [ "$(cat "$emu/gemm-common/.patched-from" 2>/dev/null)" != "$manifest" ]; then
+  rm -rf "$emu/gemm-common"
+  cp -r "$(dirname "$manifest")" "$emu/gemm-common"
+  check='if $crate::feature_detected!("avx512f")'
+  if [ "$(grep -cF "$check" "$emu/gemm-common/src/gemm.rs")" != 2 ]; then
+    echo "emulate_avx2: $emu/gemm-common/src/gemm.rs: expected 2 AVX-512 checks" >&2
+    exit 1
+  fi
+  sed -i 's/if \$crate::feature_detected!("avx512f")/if false \&\& $crate::feature_detected!("avx512f")/' \
+    "$emu/gemm-common/src/gemm.rs"
+  echo "$manifest" > "$emu/gemm-common/.patched-from"
 fi
-sed -i 's/if \$crate::feature_detected!("avx512f")/if false \&\& $crate::feature_detected!("avx512f")/' \
-  "$emu/gemm-common/src/gemm.rs"
 # Start from the normal release build's artifacts when there are any: only gemm-common and
 # what depends on it are rebuilt.
 if [ ! -d "$emu/target/release" ] && [ -d target/release ]; then
