@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use crate::blocked::blocked_span;
+use crate::cache;
 use crate::epilogue::{Act, Epilogue, activate};
 use crate::patches;
 use crate::simd::SimdLevel;
@@ -131,6 +132,8 @@ impl DirectConv {
             .next_multiple_of(8)
             .clamp(8, 192);
         let img_len = ho * wo * self.c_out;
+        // An input larger than the L2 is read from further out: see `prefetch_next`.
+        let prefetch = std::mem::size_of_val(x) > cache::l2_bytes();
         out.par_chunks_mut(img_len)
             .enumerate()
             .flat_map(|(b, o)| {
@@ -143,7 +146,7 @@ impl DirectConv {
                 let start = b * img_len + i * span * self.c_out;
                 let res = residual.map(|rs| &rs[start..start + o.len()]);
                 let hwp = [h, w, wo, i * span];
-                if !blocked_span(level, self, img, hwp, o, res) {
+                if !blocked_span(level, self, img, hwp, o, res, prefetch) {
                     grouped_span(level, self, img, hwp, o, res);
                 }
             });
