@@ -37,6 +37,8 @@ mod patches;
 mod plan;
 mod pool;
 pub mod simd;
+#[cfg(test)]
+mod test_support;
 mod vector;
 
 pub use error::InferError;

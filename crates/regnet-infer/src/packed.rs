@@ -284,14 +284,9 @@ pub(crate) unsafe fn run(
 #[cfg(test)]
 mod tests {
     use crate::conv1x1::Conv1x1;
-    use crate::epilogue::{Act, Epilogue};
+    use crate::epilogue::Epilogue;
     use crate::simd::SimdLevel;
-
-    /// A deterministic pseudo-random value in [-1, 1).
-    fn val(i: usize, salt: usize) -> f32 {
-        let x = (i * 2_654_435_761 + salt * 40_503) % 1_000_003;
-        x as f32 / 500_001.5 - 1.0
-    }
+    use crate::test_support::{epilogues, val};
 
     /// The packed kernels (AVX-512, AVX2) and gemm (the portable level) against a plain
     /// sum, at every level, on 3 threads: row counts around the tile heights and over several
@@ -337,18 +332,7 @@ mod tests {
     }
 
     fn check_against_plain_sums() {
-        let eps = [
-            Epilogue::default(),
-            Epilogue {
-                act: Some(Act::Relu),
-                ..Epilogue::default()
-            },
-            Epilogue {
-                act: Some(Act::Silu),
-                residual: true,
-                act_after: Some(Act::Relu),
-            },
-        ];
+        let eps = epilogues();
         let mut cases = 0;
         for (m, c_in, c_out) in [
             (1, 3, 16),

@@ -145,14 +145,9 @@ fn gather_rows<const KC: usize>(
 #[cfg(test)]
 mod tests {
     use crate::direct::DirectConv;
-    use crate::epilogue::{Act, Epilogue};
+    use crate::epilogue::Epilogue;
     use crate::simd::SimdLevel;
-
-    /// A deterministic pseudo-random value in [-1, 1).
-    fn val(i: usize, salt: usize) -> f32 {
-        let x = (i * 2_654_435_761 + salt * 40_503) % 1_000_003;
-        x as f32 / 500_001.5 - 1.0
-    }
+    use crate::test_support::{epilogues, val};
 
     /// The conv by its definition: NHWC input, PyTorch weight `[c_out, c_in, k, k]`.
     fn plain(cv: &DirectConv, w: &[f32], x: &[f32], [n, h, wd]: [usize; 3]) -> Vec<f32> {
@@ -191,17 +186,6 @@ mod tests {
     /// kernel elsewhere, both with every epilogue.
     #[test]
     fn few_channel_convs_match_their_definition_at_every_level() {
-        let eps = [
-            Epilogue {
-                act: Some(Act::Relu),
-                ..Epilogue::default()
-            },
-            Epilogue {
-                act: Some(Act::Silu),
-                residual: true,
-                act_after: Some(Act::Relu),
-            },
-        ];
         let mut ran = 0;
         for &(n, h, w, c, c_out, k, stride) in &[
             (1, 17, 23, 3, 32, 3, 2),
@@ -211,7 +195,7 @@ mod tests {
             (1, 5, 6, 7, 32, 7, 2),
             (1, 2, 3, 4, 16, 3, 1),
         ] {
-            for (e, &ep) in eps.iter().enumerate() {
+            for (e, ep) in epilogues().into_iter().enumerate() {
                 let wt: Vec<f32> = (0..c_out * c * k * k).map(|i| val(i, 1 + e)).collect();
                 let bias: Vec<f32> = (0..c_out).map(|i| val(i, 2)).collect();
                 let cv = DirectConv::new(&wt, bias, [c, k, stride, 1], ep);
