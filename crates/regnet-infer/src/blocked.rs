@@ -374,3 +374,46 @@ pub(crate) fn blocked_span(
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cache;
+    use crate::direct::DirectConv;
+    use crate::simd::SimdLevel;
+    use crate::test_support::{epilogues, plain_conv, val};
+
+    /// Grouped 3x3 convs (16-channel groups, strides 1 and 2) over inputs larger than the L2,
+    /// where the tiles prefetch ([`super::prefetch_next`]), against their definition at every
+    /// level this CPU has, with the residual epilogue.
+    #[test]
+    fn grouped_convs_over_inputs_larger_than_the_l2_match_their_definition() {
+        let ep = epilogues()[2];
+        let (c, groups) = (64, 4);
+        // Square maps just larger than the L2, 2 images; a bounded size for a large L2.
+        let pixels = (cache::l2_bytes() / (4 * c) + 1).min(1 << 16);
+        let side = pixels.isqrt() + 1;
+        let (n, h, w) = (2, side, side + 3);
+        for stride in [1, 2] {
+            let wt: Vec<f32> = (0..c * (c / groups) * 9).map(|i| val(i, 5)).collect();
+            let bias: Vec<f32> = (0..c).map(|i| val(i, 6)).collect();
+            let cv = DirectConv::new(&wt, bias, [c, 3, stride, groups], ep);
+            let x: Vec<f32> = (0..n * h * w * c).map(|i| val(i, 7)).collect();
+            assert!(std::mem::size_of_val(&x[..]) > cache::l2_bytes());
+            let mut want = plain_conv(&cv, &wt, &x, [n, h, w]);
+            let res: Vec<f32> = (0..want.len()).map(|i| val(i, 8)).collect();
+            for (v, r) in want.iter_mut().zip(&res) {
+                *v = ep.finish(*v, *r);
+            }
+            for level in SimdLevel::available() {
+                let mut got = vec![f32::NAN; want.len()];
+                cv.run(level, &x, [n, h, w], &mut got, Some(&res));
+                for (j, (g, v)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - v).abs() <= 1e-5 * (1.0 + v.abs()),
+                        "stride {stride} at {level}, value {j}: {g} vs {v}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,10 +1,11 @@
 //! Direct k x k convolutions in NHWC: grouped and dense 3x3 (and 5x5, 7x7) convs and
 //! depthwise convs (dense convs over fewer than 8 input channels, the stems, go to the
-//! im2col path of `patches.rs` where there is a packed kernel). Group widths that are a multiple of a vector width go to the
-//! register-blocked kernel of `blocked.rs`; the rest to the micro-kernel here, which keeps a
-//! block of output pixels times 16 (or 8) output channels of one group in registers and
-//! streams the group's input channels, so each weight vector loaded serves several pixels;
-//! the epilogue is applied before the single store.
+//! im2col path of `patches.rs` where there is a packed kernel). Group widths that are a
+//! multiple of a vector width go to the register-blocked kernel of `blocked.rs`; the rest to
+//! the micro-kernel here, which keeps a block of output pixels times 16 (or 8) output
+//! channels of one group in registers and streams the group's input channels, so each
+//! weight vector loaded serves several pixels; the epilogue is applied before the single
+//! store.
 
 use rayon::prelude::*;
 

@@ -147,38 +147,7 @@ mod tests {
     use crate::direct::DirectConv;
     use crate::epilogue::Epilogue;
     use crate::simd::SimdLevel;
-    use crate::test_support::{epilogues, val};
-
-    /// The conv by its definition: NHWC input, PyTorch weight `[c_out, c_in, k, k]`.
-    fn plain(cv: &DirectConv, w: &[f32], x: &[f32], [n, h, wd]: [usize; 3]) -> Vec<f32> {
-        let (ho, wo) = cv.out_hw(h, wd);
-        let (k, c) = (cv.k, cv.c_in);
-        let mut out = Vec::with_capacity(n * ho * wo * cv.c_out);
-        for b in 0..n {
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    for o in 0..cv.c_out {
-                        let mut s = cv.bias[o];
-                        for ky in 0..k {
-                            for kx in 0..k {
-                                let y = (oy * cv.stride + ky).wrapping_sub(cv.pad);
-                                let xx = (ox * cv.stride + kx).wrapping_sub(cv.pad);
-                                if y >= h || xx >= wd {
-                                    continue;
-                                }
-                                for ci in 0..c {
-                                    s += x[((b * h + y) * wd + xx) * c + ci]
-                                        * w[((o * c + ci) * k + ky) * k + kx];
-                                }
-                            }
-                        }
-                        out.push(s);
-                    }
-                }
-            }
-        }
-        out
-    }
+    use crate::test_support::{epilogues, plain_conv, val};
 
     /// Stem-like convs (1 to 7 input channels, 3x3 and 7x7, strides 1 and 2, odd sizes,
     /// maps smaller than the kernel, batches of 1 and 3) against their definition at every
@@ -201,7 +170,7 @@ mod tests {
                 let cv = DirectConv::new(&wt, bias, [c, k, stride, 1], ep);
                 assert!(cv.patches.is_some(), "{c}->{c_out} k{k}: packed for im2col");
                 let x: Vec<f32> = (0..n * h * w * c).map(|i| val(i, 3)).collect();
-                let mut want = plain(&cv, &wt, &x, [n, h, w]);
+                let mut want = plain_conv(&cv, &wt, &x, [n, h, w]);
                 let res: Vec<f32> = (0..want.len()).map(|i| val(i, 4)).collect();
                 let residual = ep.residual.then_some(&res[..]);
                 for (j, v) in want.iter_mut().enumerate() {
