@@ -36,8 +36,8 @@ if [ "$(cat "$emu/gemm-common/.patched-from" 2>/dev/null)" != "$manifest" ]; the
     "$emu/gemm-common/src/gemm.rs"
   echo "$manifest" > "$emu/gemm-common/.patched-from"
 fi
-# Start from the normal release build's artifacts when there are any: only gemm-common and
-# what depends on it are rebuilt.
+# Start from the normal release build's artifacts when there are any (a copy of several GB):
+# only gemm-common and what depends on it are rebuilt.
 if [ ! -d "$emu/target/release" ] && [ -d target/release ]; then
   mkdir -p "$emu/target" && cp -a target/release "$emu/target/"
 fi

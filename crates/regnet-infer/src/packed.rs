@@ -25,8 +25,8 @@ const MIN_CHUNK: usize = 64;
 /// Rows per chunk for `c_in` input channels: as many as fill half the L2 (the rest holds the
 /// panel and the output tiles). Each panel then streams past all the rows of a chunk while
 /// its strips stay in L1; chunks of 64 rows (the panels streaming past each chunk in turn)
-/// measured 4-5 % slower on RegNetX-400MF's 384- and 160-channel 1x1 convs at AVX2 and up
-/// to 7 % at AVX-512 (1 MiB L2).
+/// measured 4-5 % slower on RegNetX-400MF's 384- and 160-channel 1x1 convs at AVX2 and 0-7 %
+/// at AVX-512 (1 MiB L2; about 1 % of the whole network there).
 fn chunk_rows(c_in: usize) -> usize {
     (cache::l2_bytes() / 2 / (4 * c_in.max(1))).max(MIN_CHUNK)
 }
@@ -290,8 +290,8 @@ mod tests {
 
     /// The packed kernels (AVX-512, AVX2) and gemm (the portable level) against a plain
     /// sum, at every level, on 3 threads: row counts around the tile heights and over several
-    /// chunks ([`super::chunk_rows`]), widths with and without a 16-wide last panel, threads sharing rows (many rows) and
-    /// panels (fewer rows than channels), every epilogue.
+    /// chunks ([`super::chunk_rows`]), widths with and without a 16-wide last panel, threads
+    /// sharing rows (many rows) and panels (fewer rows than channels), every epilogue.
     #[test]
     fn one_by_one_matches_a_plain_sum_at_every_level() {
         let pool = rayon::ThreadPoolBuilder::new()

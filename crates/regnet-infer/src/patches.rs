@@ -116,14 +116,7 @@ fn gather_rows<const KC: usize>(
                 dst.fill(0.0);
             } else if cols_inside {
                 // The common case: one contiguous run of k pixels' channels.
-                let src = &img[(y * w + x0) * c..][..kc];
-                if KC == 0 {
-                    dst.copy_from_slice(src);
-                } else {
-                    for (d, s) in dst[..KC].iter_mut().zip(&src[..KC]) {
-                        *d = *s;
-                    }
-                }
+                dst[..kc].copy_from_slice(&img[(y * w + x0) * c..][..kc]);
             } else {
                 for (kx, d) in dst.chunks_exact_mut(c).enumerate() {
                     let x = x0.wrapping_add(kx);
