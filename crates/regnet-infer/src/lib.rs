@@ -36,6 +36,7 @@ mod packed;
 mod patches;
 mod plan;
 mod pool;
+mod prefetch;
 pub mod simd;
 #[cfg(test)]
 mod test_support;

@@ -1,16 +1,18 @@
 //! The 1x1 convolution's own GEMM over weights packed once: panels of 32 output channels
 //! (`[c_in][32]`, a last panel of 16), register tiles of up to 8 pixels x 32 channels at
 //! AVX-512 and 6 pixels x 16 channels at AVX2 (16 and 12 accumulators), bias in the initial
-//! accumulators and the epilogue applied before the single store. The `gemm` crate re-packs
-//! the weights on every call and writes the tile back before the epilogue pass; this does
-//! neither. Threads may share the rows
-//! (each streams every panel) or the panels (each streams every row): see `conv1x1.rs`.
+//! accumulators and the epilogue applied before the single store; the tiles of a panel
+//! prefetch the next panel (see `prefetch.rs`). The `gemm` crate re-packs the weights on
+//! every call and writes the tile back before the epilogue pass; this does neither. Threads
+//! may share the rows (each streams every panel) or the panels (each streams every row): see
+//! `conv1x1.rs`.
 
 use std::ops::Range;
 
 use crate::cache;
 use crate::direct::act_vec;
 use crate::epilogue::Epilogue;
+use crate::prefetch::{Ahead, Lines};
 use crate::simd::SimdLevel;
 use crate::vector::Vf;
 
@@ -109,16 +111,25 @@ impl PackedGemm<'_> {
         let chunks = m.div_ceil(chunk_rows(self.c_in)).max(1);
         for i in 0..chunks {
             let rows = [m * i / chunks, m * (i + 1) / chunks];
+            let tiles = (rows[1] - rows[0]).div_ceil(MAXR);
             for c0 in cols.clone().step_by(PANEL) {
                 // Panels are 32 channels wide but the last, which may be 16.
                 let pw = PANEL.min(c_out - c0);
+                let runs = (pw / strip + pw % strip / V::LANES) * tiles;
+                let next = c0 + PANEL;
+                let mut pf = if next < cols.end {
+                    let len = self.c_in * PANEL.min(c_out - next);
+                    Ahead::new(&self.packed[next * self.c_in..][..len], runs, self.c_in)
+                } else {
+                    Ahead::none()
+                };
                 let mut v0 = 0;
                 while v0 + strip <= pw {
-                    self.rows::<V, NV, MAXR>(src, rows, (c0, pw, v0), dst, res);
+                    self.rows::<V, NV, MAXR>(src, rows, (c0, pw, v0), dst, res, &mut pf);
                     v0 += strip;
                 }
                 while v0 < pw {
-                    self.rows::<V, 1, MAXR>(src, rows, (c0, pw, v0), dst, res);
+                    self.rows::<V, 1, MAXR>(src, rows, (c0, pw, v0), dst, res, &mut pf);
                     v0 += V::LANES;
                 }
             }
@@ -136,6 +147,7 @@ impl PackedGemm<'_> {
         strip: (usize, usize, usize),
         dst: SharedOut,
         res: Option<&[f32]>,
+        pf: &mut Ahead,
     ) {
         const { assert!(MAXR >= 1 && MAXR <= 8) };
         let m = r1 - r0;
@@ -144,14 +156,14 @@ impl PackedGemm<'_> {
         for t in 0..tiles {
             let h = m * (t + 1) / tiles - m * t / tiles;
             match h {
-                8 => self.tile::<V, 8, NV>(src, r, strip, dst, res),
-                7 => self.tile::<V, 7, NV>(src, r, strip, dst, res),
-                6 => self.tile::<V, 6, NV>(src, r, strip, dst, res),
-                5 => self.tile::<V, 5, NV>(src, r, strip, dst, res),
-                4 => self.tile::<V, 4, NV>(src, r, strip, dst, res),
-                3 => self.tile::<V, 3, NV>(src, r, strip, dst, res),
-                2 => self.tile::<V, 2, NV>(src, r, strip, dst, res),
-                1 => self.tile::<V, 1, NV>(src, r, strip, dst, res),
+                8 => self.tile::<V, 8, NV>(src, r, strip, dst, res, pf.take()),
+                7 => self.tile::<V, 7, NV>(src, r, strip, dst, res, pf.take()),
+                6 => self.tile::<V, 6, NV>(src, r, strip, dst, res, pf.take()),
+                5 => self.tile::<V, 5, NV>(src, r, strip, dst, res, pf.take()),
+                4 => self.tile::<V, 4, NV>(src, r, strip, dst, res, pf.take()),
+                3 => self.tile::<V, 3, NV>(src, r, strip, dst, res, pf.take()),
+                2 => self.tile::<V, 2, NV>(src, r, strip, dst, res, pf.take()),
+                1 => self.tile::<V, 1, NV>(src, r, strip, dst, res, pf.take()),
                 _ => unreachable!("tiles of 1 to {MAXR} rows"),
             }
             r += h;
@@ -159,7 +171,7 @@ impl PackedGemm<'_> {
     }
 
     /// Rows `r0..r0 + NB` times the `NV` vectors of channels from `v0` of the panel at
-    /// `c0`, which is `pw` wide.
+    /// `c0`, which is `pw` wide, prefetching the lines `pf` of the next panel.
     #[inline(always)]
     fn tile<V: Vf, const NB: usize, const NV: usize>(
         &self,
@@ -168,6 +180,7 @@ impl PackedGemm<'_> {
         (c0, pw, v0): (usize, usize, usize),
         dst: SharedOut,
         res: Option<&[f32]>,
+        pf: Lines,
     ) {
         let (c_in, c_out) = (self.c_in, self.bias.len());
         let width = NV * V::LANES;
@@ -187,6 +200,9 @@ impl PackedGemm<'_> {
             // `v0..v0 + width`; each a[r] has c_in values.
             let bv: [V; NV] =
                 std::array::from_fn(|v| unsafe { V::load(b.add(k * pw + v * V::LANES)) });
+            if k < pf.steps {
+                pf.fetch(k);
+            }
             for r in 0..NB {
                 let x = V::splat(unsafe { *a[r].add(k) });
                 for v in 0..NV {
