@@ -10,6 +10,7 @@
 //! per span of pixels, not per tile and tap, so border pixels cost the same as interior ones.
 
 use crate::direct::{DirectConv, store};
+use crate::prefetch;
 use crate::simd::SimdLevel;
 use crate::vector::{F32x4, Vf};
 
@@ -173,14 +174,7 @@ fn prefetch_next<const NB: usize>(sp: &Span, next: usize, in_off: usize) {
     }
     for t in 0..sp.cv.k * sp.cv.k {
         for &p in &sp.table[t * sp.np + next..][..NB] {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a prefetch is only a hint: it never faults, whatever the address.
-            unsafe {
-                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(in_off).cast());
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = (p, in_off);
+            prefetch::line(p.wrapping_add(in_off));
         }
     }
 }

@@ -117,12 +117,13 @@ impl PackedGemm<'_> {
                 let pw = PANEL.min(c_out - c0);
                 let runs = (pw / strip + pw % strip / V::LANES) * tiles;
                 let next = c0 + PANEL;
-                let mut pf = if next < cols.end {
+                let region: &[f32] = if next < cols.end {
                     let len = self.c_in * PANEL.min(c_out - next);
-                    Ahead::new(&self.packed[next * self.c_in..][..len], runs, self.c_in)
+                    &self.packed[next * self.c_in..][..len]
                 } else {
-                    Ahead::none()
+                    &[]
                 };
+                let mut pf = Ahead::new(region, runs, self.c_in);
                 let mut v0 = 0;
                 while v0 + strip <= pw {
                     self.rows::<V, NV, MAXR>(src, rows, (c0, pw, v0), dst, res, &mut pf);

@@ -1,15 +1,29 @@
-//! Software prefetch of the weights the next piece of work reads, a share per tile of the
-//! current piece (the 1x1 GEMM's next panel). A network's weights (21-25 MB for
-//! RegNetX-400MF and RegNetY-800MF) outgrow the L2 and often the L3, so each layer's come
-//! from memory; at batch 1 a panel has only a few tiles to hide that in, and the first
-//! tile's loads wait. The grouped kernel's weights, fetched the same way a slot block ahead,
-//! gained 3-13 % with a cold cache at AVX2 and nothing with a warm one (one thread), and the prefetch in
-//! its inner loop made the AVX-512 kernel spill accumulators (80 -> 50 GMAC/s): not there.
+//! Software prefetch: one cache line ([`line`]), and the weights the next piece of work
+//! reads, a share per tile of the current piece (the 1x1 GEMM's next panel). A network's
+//! weights (21-25 MB for RegNetX-400MF and RegNetY-800MF) outgrow the L2 and often the L3,
+//! so each layer's come from memory; at batch 1 a panel has only a few tiles to hide that
+//! in, and the first tile's loads wait. The grouped kernel's weights, fetched the same way a
+//! slot block ahead, gained 3-13 % with a cold cache at AVX2 and nothing with a warm one (one
+//! thread), and the prefetch in its inner loop made the AVX-512 kernel spill accumulators
+//! (80 -> 50 GMAC/s): not there.
+
+/// Asks for the cache line holding `p` (into L1). A hint only: any address will do.
+#[inline(always)]
+pub(crate) fn line(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
 
 /// The cache lines of a weight region, handed out in equal shares to the tiles that run
 /// before it is read.
 pub(crate) struct Ahead {
-    /// The region's first value (null where there is none).
+    /// The region's first value.
     base: *const f32,
     /// Its 64-byte lines.
     lines: usize,
@@ -22,18 +36,7 @@ pub(crate) struct Ahead {
 }
 
 impl Ahead {
-    /// Nothing to prefetch.
-    pub fn none() -> Self {
-        Ahead {
-            base: std::ptr::null(),
-            lines: 0,
-            per_tile: 0,
-            tile: 0,
-            steps: 0,
-        }
-    }
-
-    /// `region`, spread over `tiles` tiles of `steps` inner steps each.
+    /// `region` (possibly empty), spread over `tiles` tiles of `steps` inner steps each.
     pub fn new(region: &[f32], tiles: usize, steps: usize) -> Self {
         let lines = region.len().div_ceil(16);
         Ahead {
@@ -90,16 +93,9 @@ impl Lines {
     /// Prefetches the lines of inner step `i` (< `steps`).
     #[inline(always)]
     pub fn fetch(self, i: usize) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is only a hint: it never faults, whatever the address.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            for p in self.lines(i) {
-                _mm_prefetch::<_MM_HINT_T0>(p.cast());
-            }
+        for p in self.lines(i) {
+            line(p);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (self, i);
     }
 }
 
