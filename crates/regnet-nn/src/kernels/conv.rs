@@ -347,6 +347,12 @@ fn pointwise_forward(x: &[f32], wt: &[f32], g: &ConvGeom, y: &mut [f32]) {
     pointwise(x, (wt, g.ci as isize, 1), (g.ci, g.co, g.pixels()), y);
 }
 
+/// Input gradient of a 1x1 stride-1 convolution into `dx`.
+fn pointwise_backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+    // dX_n[ci, P] = W^T[ci, co] * dY_n[co, P].
+    pointwise(dy, (wt, 1, g.ci as isize), (g.co, g.ci, g.pixels()), dx);
+}
+
 /// `out_n[m, P] = A[m, k] * in_n[k, P]` for every sample, NCHW in and out; `A` is the
 /// weight read with row stride `rs` and column stride `cs` (the forward reads `W`, the input
 /// gradient `W^T`), `dims` is `(k, m, pixels)`.
@@ -389,23 +395,21 @@ fn pointwise(
 /// RegNetX-400MF CIFAR even (106.6 vs 107.6 ms).
 fn subsample(x: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (ow, plane) = (g.ow(), g.oh() * g.ow());
-    let mut out = vec![0.0f32; g.n * g.ci * plane];
     if plane == 0 {
-        return out;
+        return Vec::new();
     }
-    out.par_chunks_mut(plane.max(1) * 64)
-        .zip(x.par_chunks(g.h * g.w * 64))
-        .for_each(|(o, xi)| {
-            for (o, xp) in o.chunks_exact_mut(plane).zip(xi.chunks_exact(g.h * g.w)) {
-                for (oy, orow) in o.chunks_exact_mut(ow).enumerate() {
-                    let row = &xp[oy * g.s * g.w..];
-                    for (v, &a) in orow.iter_mut().zip(row.iter().step_by(g.s)) {
-                        *v = a;
-                    }
+    // 64 planes per task; every value of a task's planes is written.
+    super::fill::filled(g.n * g.ci * plane, 64 * plane, |i, o| {
+        let xi = &x[i * 64 * g.h * g.w..];
+        for (o, xp) in o.chunks_exact_mut(plane).zip(xi.chunks_exact(g.h * g.w)) {
+            for (oy, orow) in o.chunks_exact_mut(ow).enumerate() {
+                let row = &xp[oy * g.s * g.w..];
+                for (v, &a) in orow.iter_mut().zip(row.iter().step_by(g.s)) {
+                    v.write(a);
                 }
             }
-        });
-    out
+        }
+    })
 }
 
 /// Writes the gradient of the sampled input, `[n, ci, oh, ow]`, into the pixels of `dx`
@@ -416,7 +420,7 @@ fn unsample(dxs: &[f32], g: &ConvGeom, dx: &mut [f32]) {
         return;
     }
     dx.par_chunks_mut(g.h * g.w * 64)
-        .zip(dxs.par_chunks(plane.max(1) * 64))
+        .zip(dxs.par_chunks(plane * 64))
         .for_each(|(d, si)| {
             for (dp, sp) in d.chunks_exact_mut(g.h * g.w).zip(si.chunks_exact(plane)) {
                 for (oy, srow) in sp.chunks_exact(ow).enumerate() {
@@ -502,24 +506,13 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         return dx;
     }
     if g.is_pointwise() {
-        // dX_n[ci, P] = W^T[ci, co] * dY_n[co, P].
-        pointwise(
-            dy,
-            (wt, 1, g.ci as isize),
-            (g.co, g.ci, g.pixels()),
-            &mut dx,
-        );
+        pointwise_backward_data(dy, wt, g, &mut dx);
         return dx;
     }
     if g.is_strided_pointwise() {
         let sampled = g.sampled();
-        let mut dxs = vec![0.0f32; sampled.sizes().0];
-        pointwise(
-            dy,
-            (wt, 1, g.ci as isize),
-            (g.co, g.ci, g.pixels()),
-            &mut dxs,
-        );
+        let mut dxs = zeroed(sampled.sizes().0);
+        pointwise_backward_data(dy, wt, &sampled, &mut dxs);
         unsample(&dxs, g, &mut dx);
         return dx;
     }
