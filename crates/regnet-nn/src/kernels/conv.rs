@@ -28,6 +28,7 @@ use rayon::prelude::*;
 
 use super::abt::{Rows, gemm_abt};
 use super::direct;
+use super::fill::written;
 use super::small_map;
 use super::unfold::{COL2IM_MIN_ROW, IM2COL_MIN_ROW, Unfold};
 
@@ -318,73 +319,72 @@ fn zeroed(len: usize) -> Vec<f32> {
 /// Forward convolution: `y[n, co, oh, ow]` from `x[n, ci, h, w]` and `wt[co, ci/g, k, k]`.
 pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (_, _, ylen) = g.sizes();
-    let mut y = zeroed(ylen);
     if g.is_depthwise() {
+        let mut y = zeroed(ylen);
         depthwise_forward(x, wt, g, &mut y);
         return y;
     }
     if small_map::preferred_forward(g) {
+        let mut y = zeroed(ylen);
         small_map::forward(x, wt, g, &mut y);
         return y;
     }
+    // These write every output, chunk by chunk, and need no zeroing pass first.
     if direct::pays_off(g) {
-        direct::forward(x, wt, g, &mut y);
-        return y;
+        return direct::forward(x, wt, g);
     }
     if g.is_pointwise() {
-        pointwise_forward(x, wt, g, &mut y);
-    } else if g.is_strided_pointwise() {
-        pointwise_forward(&subsample(x, g), wt, &g.sampled(), &mut y);
-    } else {
-        im2col_forward(x, wt, g, &mut y);
+        return pointwise_forward(x, wt, g);
     }
+    if g.is_strided_pointwise() {
+        return pointwise_forward(&subsample(x, g), wt, &g.sampled());
+    }
+    let mut y = zeroed(ylen);
+    im2col_forward(x, wt, g, &mut y);
     y
 }
 
-/// Forward of a 1x1 stride-1 convolution into `y`.
-fn pointwise_forward(x: &[f32], wt: &[f32], g: &ConvGeom, y: &mut [f32]) {
+/// Forward of a 1x1 stride-1 convolution.
+fn pointwise_forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     // Y_n[co, P] = W[co, ci] * X_n[ci, P], straight from and into NCHW.
-    pointwise(x, (wt, g.ci as isize, 1), (g.ci, g.co, g.pixels()), y);
+    pointwise(x, (wt, g.ci as isize, 1), (g.n, g.ci, g.co, g.pixels()))
 }
 
-/// Input gradient of a 1x1 stride-1 convolution into `dx`.
-fn pointwise_backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+/// Input gradient of a 1x1 stride-1 convolution.
+fn pointwise_backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     // dX_n[ci, P] = W^T[ci, co] * dY_n[co, P].
-    pointwise(dy, (wt, 1, g.ci as isize), (g.co, g.ci, g.pixels()), dx);
+    pointwise(dy, (wt, 1, g.ci as isize), (g.n, g.co, g.ci, g.pixels()))
 }
 
 /// `out_n[m, P] = A[m, k] * in_n[k, P]` for every sample, NCHW in and out; `A` is the
 /// weight read with row stride `rs` and column stride `cs` (the forward reads `W`, the input
-/// gradient `W^T`), `dims` is `(k, m, pixels)`.
+/// gradient `W^T`), `dims` is `(samples, k, m, pixels)`.
 fn pointwise(
     input: &[f32],
     (wt, rs, cs): (&[f32], isize, isize),
-    (k, m, pix): (usize, usize, usize),
-    out: &mut [f32],
-) {
+    (n, k, m, pix): (usize, usize, usize, usize),
+) -> Vec<f32> {
     if pix < POINTWISE_GATHER_PIX {
-        pointwise_gathered(input, (wt, rs, cs), (k, m, pix), out);
-        return;
+        return pointwise_gathered(input, (wt, rs, cs), (n, k, m, pix));
     }
-    out.par_chunks_mut(m * pix)
-        .zip(input.par_chunks(k * pix))
-        .for_each(|(on, xn)| {
-            gemm_f32(
-                m,
-                pix,
-                k,
-                on,
-                pix,
-                false,
-                wt,
-                rs,
-                cs,
-                xn,
-                pix as isize,
-                1,
-                Parallelism::None,
-            );
-        });
+    written(n * m * pix, m * pix, |i, on| {
+        let xn = &input[i * k * pix..][..k * pix];
+        gemm_f32(
+            m,
+            pix,
+            k,
+            on,
+            pix,
+            false,
+            wt,
+            rs,
+            cs,
+            xn,
+            pix as isize,
+            1,
+            Parallelism::None,
+        );
+    })
 }
 
 /// The pixels a strided 1x1 convolution reads, `[n, ci, oh, ow]`: a compact copy (a
@@ -492,30 +492,31 @@ fn gather_dy(dy: &[f32], g: &ConvGeom, gi: usize, n0: usize, nc: usize, out: &mu
 /// Gradient of the input: `dx[n, ci, h, w]` from `dy[n, co, oh, ow]` and the weights.
 pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (xlen, _, _) = g.sizes();
-    let mut dx = zeroed(xlen);
+    let new_dx = || zeroed(xlen);
     if g.is_depthwise() {
+        let mut dx = new_dx();
         depthwise_backward_data(dy, wt, g, &mut dx);
         return dx;
     }
     if small_map::applies(g) {
+        let mut dx = new_dx();
         small_map::backward_data(dy, wt, g, &mut dx);
         return dx;
     }
+    // These write every value, chunk by chunk, and need no zeroing pass first.
     if direct::pays_off(g) && direct::applies_backward_data(g) {
-        direct::backward_data(dy, wt, g, &mut dx);
-        return dx;
+        return direct::backward_data(dy, wt, g);
     }
     if g.is_pointwise() {
-        pointwise_backward_data(dy, wt, g, &mut dx);
-        return dx;
+        return pointwise_backward_data(dy, wt, g);
     }
     if g.is_strided_pointwise() {
-        let sampled = g.sampled();
-        let mut dxs = zeroed(sampled.sizes().0);
-        pointwise_backward_data(dy, wt, &sampled, &mut dxs);
+        let dxs = pointwise_backward_data(dy, wt, &g.sampled());
+        let mut dx = new_dx();
         unsample(&dxs, g, &mut dx);
         return dx;
     }
+    let mut dx = new_dx();
     let (cog, kd, pix) = (g.cog(), g.kdim(), g.pixels());
     let nc = g.chunk();
     let chunks = g.n.div_ceil(nc);
@@ -711,40 +712,36 @@ fn copy_plane<const P: usize>(dst: &mut [f32], src: &[f32]) {
 fn pointwise_gathered(
     src: &[f32],
     (wt, w_rs, w_cs): (&[f32], isize, isize),
-    (c_in, c_out, pix): (usize, usize, usize),
-    out: &mut [f32],
-) {
-    let n = src.len() / (c_in * pix).max(1);
+    (n, c_in, c_out, pix): (usize, usize, usize, usize),
+) -> Vec<f32> {
     let threads = rayon::current_num_threads().max(1);
     let m = (POINTWISE_GATHER_PIX / pix.max(1))
         .min(n.div_ceil(threads))
         .max(1);
-    out.par_chunks_mut(m * c_out * pix)
-        .enumerate()
-        .for_each(|(ci, dst)| {
-            let n0 = ci * m;
-            let mc = dst.len() / (c_out * pix).max(1);
-            let len = mc * pix;
-            let (mut xs, mut ys) = take_scratch(c_in * len, c_out * len);
-            gather_channels(src, c_in, pix, (n0, mc), &mut xs);
-            gemm_f32(
-                c_out,
-                len,
-                c_in,
-                &mut ys,
-                len,
-                false,
-                wt,
-                w_rs,
-                w_cs,
-                &xs,
-                len as isize,
-                1,
-                Parallelism::None,
-            );
-            scatter_channels(&ys, c_out, pix, mc, dst);
-            give_back(xs, ys);
-        });
+    written(n * c_out * pix, m * c_out * pix, |ci, dst| {
+        let n0 = ci * m;
+        let mc = dst.len() / (c_out * pix).max(1);
+        let len = mc * pix;
+        let (mut xs, mut ys) = take_scratch(c_in * len, c_out * len);
+        gather_channels(src, c_in, pix, (n0, mc), &mut xs);
+        gemm_f32(
+            c_out,
+            len,
+            c_in,
+            &mut ys,
+            len,
+            false,
+            wt,
+            w_rs,
+            w_cs,
+            &xs,
+            len as isize,
+            1,
+            Parallelism::None,
+        );
+        scatter_channels(&ys, c_out, pix, mc, dst);
+        give_back(xs, ys);
+    })
 }
 
 /// `dw[co, ci] = sum_n dY_n[co, P] * X_n^T[P, ci]` over `samples`, on feature maps of a

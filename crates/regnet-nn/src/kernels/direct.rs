@@ -27,6 +27,8 @@
 use rayon::prelude::*;
 
 use super::conv::ConvGeom;
+use super::fill::written;
+use super::phases::{Rows, RowsAt};
 use super::simd::multiversioned;
 
 /// Output channels per register block.
@@ -152,52 +154,33 @@ fn chunk(g: &ConvGeom) -> usize {
 /// and is not cleared again for each group.
 fn stack_input(x: &[f32], g: &ConvGeom, st: &Stack, (n0, c0): (usize, usize), xs: &mut [f32]) {
     let (h, w, hw) = (g.h, g.w, g.h * g.w);
+    let split = Rows::new(w);
     for c in 0..g.cig() {
         let chan = &mut xs[c * st.len..(c + 1) * st.len];
         for j in 0..st.nc {
-            let src = &x[((n0 + j) * g.ci + c0 + c) * hw..][..hw];
-            for r in 0..h {
-                let row = &src[r * w..(r + 1) * w];
-                if st.s == 1 {
+            let plane = ((n0 + j) * g.ci + c0 + c) * hw;
+            if st.s == 1 {
+                for r in 0..h {
                     let at = (j * st.pitch + g.p + r) * st.wp + g.p;
-                    chan[at..at + w].copy_from_slice(row);
-                    continue;
+                    chan[at..at + w].copy_from_slice(&x[plane + r * w..][..w]);
                 }
-                // Padded row `r + p` is row `(r + p) / 2` of the phase planes `(r + p) % 2`;
-                // the even real columns go to phase `p % 2` from column `p / 2`, the odd
-                // ones to the other phase from column `(p + 1) / 2`.
-                let pr = r + g.p;
-                let base = ((pr % 2) * 2) * st.plane + (j * st.pitch + pr / 2) * st.wp;
-                let (b0, b1) = chan.split_at_mut(base + st.plane);
-                let (b0, b1) = (&mut b0[base..], b1);
-                let (ce, co) = (g.p / 2, g.p.div_ceil(2));
-                let (ne, no) = (w.div_ceil(2), w / 2);
-                let (even, odd) = if g.p.is_multiple_of(2) {
-                    (&mut b0[ce..ce + ne], &mut b1[co..co + no])
-                } else {
-                    (&mut b1[ce..ce + ne], &mut b0[co..co + no])
-                };
-                deinterleave(row, even, odd);
+                continue;
             }
+            // Padded row `r + p` is row `(r + p) / 2` of the phase planes `(r + p) % 2`;
+            // the even real columns go to phase `p % 2` from column `p / 2`, the odd ones to
+            // the other phase from column `(p + 1) / 2`. Rows in memory order; `x` is passed
+            // whole, for the splits to read ahead past a row.
+            let to = |r: usize| {
+                let (a, row) = ((r + g.p) % 2, (j * st.pitch + (r + g.p) / 2) * st.wp);
+                let at = |b: usize| (a * 2 + b) * st.plane + row;
+                (at(g.p % 2) + g.p / 2, at(1 - g.p % 2) + g.p.div_ceil(2))
+            };
+            let from = RowsAt {
+                start: plane,
+                stride: w,
+            };
+            split.split(x, (from, h), chan, to);
         }
-    }
-}
-
-/// `even[i] = src[2 i]`, `odd[i] = src[2 i + 1]`. Scalar on purpose: an AVX-512 version
-/// (masked loads, two permutes, masked stores: RegNet's rows are 7 to 32 values) was faster
-/// alone, but inside a training step, reading activations that have left the cache, its
-/// masked loads stalled. Mean time per call over a 100-step `regnet time` (a temporary timer
-/// around the kernels), AVX-512 copy / a pairwise scalar loop / these two strided loops:
-/// default model, weight gradient 1.29 / 0.91 / 0.77-0.97 ms (28x28), 0.98 / 0.60 / 0.49
-/// (7x7), forward 0.80 / 0.67 / 0.45-0.51 (28x28); RegNetX-400MF CIFAR, weight gradient
-/// 2.15 / 1.61 ms (32x32).
-fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
-    assert!(even.len() == src.len().div_ceil(2) && odd.len() == src.len() / 2);
-    for (e, v) in even.iter_mut().zip(src.iter().step_by(2)) {
-        *e = *v;
-    }
-    for (o, v) in odd.iter_mut().zip(src.iter().skip(1).step_by(2)) {
-        *o = *v;
     }
 }
 
@@ -270,27 +253,25 @@ multiversioned! {
 }
 
 /// Direct forward of `g` (see [`applies`]).
-pub(super) fn forward(x: &[f32], wt: &[f32], g: &ConvGeom, y: &mut [f32]) {
+pub(super) fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (cig, cog, kk) = (g.cig(), g.cog(), g.k * g.k);
     let pix = g.oh() * g.ow();
     let packed: Vec<Vec<f32>> = (0..g.g).map(|gi| pack_weights(wt, g, gi)).collect();
     let nc = chunk(g);
-    y.par_chunks_mut(nc * g.co * pix)
-        .enumerate()
-        .for_each(|(ci, ychunk)| {
-            let st = Stack::new(g, ychunk.len() / (g.co * pix));
-            let offs = st.offsets(g.k);
-            let mut xs = vec![0.0f32; cig * st.len];
-            let mut yw = vec![0.0f32; OB * st.q];
-            for (gi, wpk) in packed.iter().enumerate() {
-                stack_input(x, g, &st, (ci * nc, gi * cig), &mut xs);
-                for b in 0..cog / OB {
-                    let wb = &wpk[b * cig * kk * OB..(b + 1) * cig * kk * OB];
-                    block_forward(&xs, (st.len, cig, st.q), &offs, wb, &mut yw);
-                    unstack_block(&yw, g, &st, gi * cog + b * OB, ychunk);
-                }
+    written(g.n * g.co * pix, nc * g.co * pix, |ci, ychunk| {
+        let st = Stack::new(g, ychunk.len() / (g.co * pix));
+        let offs = st.offsets(g.k);
+        let mut xs = vec![0.0f32; cig * st.len];
+        let mut yw = vec![0.0f32; OB * st.q];
+        for (gi, wpk) in packed.iter().enumerate() {
+            stack_input(x, g, &st, (ci * nc, gi * cig), &mut xs);
+            for b in 0..cog / OB {
+                let wb = &wpk[b * cig * kk * OB..(b + 1) * cig * kk * OB];
+                block_forward(&xs, (st.len, cig, st.q), &offs, wb, &mut yw);
+                unstack_block(&yw, g, &st, gi * cog + b * OB, ychunk);
             }
-        });
+        }
+    })
 }
 
 /// Copies the outputs of a block of [`OB`] channels from the stacked grid into `ychunk`.
@@ -309,9 +290,9 @@ fn unstack_block(yw: &[f32], g: &ConvGeom, st: &Stack, co0: usize, ychunk: &mut 
 
 /// Input gradient of `g` (see [`applies_backward_data`]): the forward of `dy` through the
 /// mirrored convolution.
-pub(super) fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+pub(super) fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     if g.s == 2 {
-        return backward_data_strided(dy, wt, g, dx);
+        return backward_data_strided(dy, wt, g);
     }
     let (cig, cog, k) = (g.cig(), g.cog(), g.k);
     let m = ConvGeom {
@@ -338,15 +319,16 @@ pub(super) fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]
             }
         }
     }
-    forward(dy, &wm, &m, dx);
+    forward(dy, &wm, &m)
 }
 
 /// Input gradient of a stride-2 `g`. Phase `(a, b)` of the padded input gradient (rows
 /// `2r + a`, columns `2c + b`) collects only the taps with `kh % 2 == a` and `kw % 2 == b`,
 /// which read `dy[r - kh / 2][c - kw / 2]`: a stride-1 convolution of `dy` (padded by
-/// `reach = (k - 1) / 2` on every side) with those taps. Each phase runs through
-/// [`block_forward`] and is scattered to every other row and column of `dx`.
-fn backward_data_strided(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
+/// `reach = (k - 1) / 2` on every side) with those taps. Both column phases of a row phase
+/// run through [`block_forward`], then each of its rows of `dx` is written once, merged from
+/// the two ([`scatter_rows`]).
+fn backward_data_strided(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (cig, k) = (g.cig(), g.k);
     let reach = (k - 1) / 2;
     // `dy` as the input of a stride-1 convolution whose taps reach `reach` rows and columns.
@@ -361,13 +343,13 @@ fn backward_data_strided(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
         p: reach,
         g: g.g,
     };
-    let phases: Vec<((usize, usize), Vec<usize>)> = (0..4)
+    // Phase `2 a + b`'s taps.
+    let phases: Vec<Vec<usize>> = (0..4)
         .map(|ph| {
             let (a, b) = (ph / 2, ph % 2);
-            let taps = (0..k * k)
+            (0..k * k)
                 .filter(|t| (t / k) % 2 == a && (t % k) % 2 == b)
-                .collect();
-            ((a, b), taps)
+                .collect()
         })
         .collect();
     // packed[gi][phase]: per block of OB input channels, `[o][tap][OB]`.
@@ -375,40 +357,41 @@ fn backward_data_strided(dy: &[f32], wt: &[f32], g: &ConvGeom, dx: &mut [f32]) {
         .map(|gi| {
             phases
                 .iter()
-                .map(|(_, taps)| pack_phase_weights(wt, g, gi, taps))
+                .map(|taps| pack_phase_weights(wt, g, gi, taps))
                 .collect()
         })
         .collect();
     let nc = chunk(&m);
     let per_sample = g.ci * g.h * g.w;
-    dx.par_chunks_mut(nc * per_sample)
-        .enumerate()
-        .for_each(|(ci, dxchunk)| {
-            let st = Stack::new(&m, dxchunk.len() / per_sample);
-            let mut ds = vec![0.0f32; g.cog() * st.len];
-            let mut yw = vec![0.0f32; OB * st.q];
-            // Each phase's taps as offsets on this chunk's grid.
-            let offsets: Vec<Vec<usize>> = phases
-                .iter()
-                .map(|(_, taps)| {
-                    taps.iter()
-                        .map(|t| (reach - t / k / 2) * st.wp + reach - t % k / 2)
-                        .collect()
-                })
-                .collect();
-            for (gi, per_phase) in packed.iter().enumerate() {
-                stack_input(dy, &m, &st, (ci * nc, gi * g.cog()), &mut ds);
-                for ((((a, b), taps), wpk), offs) in phases.iter().zip(per_phase).zip(&offsets) {
-                    let per_block = g.cog() * taps.len() * OB;
-                    for blk in 0..cig / OB {
-                        let wb = &wpk[blk * per_block..(blk + 1) * per_block];
-                        block_forward(&ds, (st.len, g.cog(), st.q), offs, wb, &mut yw);
-                        let c0 = gi * cig + blk * OB;
-                        scatter_phase(&yw, g, &st, ((*a, *b), c0), dxchunk);
+    written(g.n * per_sample, nc * per_sample, |ci, dxchunk| {
+        let st = Stack::new(&m, dxchunk.len() / per_sample);
+        let mut ds = vec![0.0f32; g.cog() * st.len];
+        let mut yw = [vec![0.0f32; OB * st.q], vec![0.0f32; OB * st.q]];
+        // Each phase's taps as offsets on this chunk's grid.
+        let offsets: Vec<Vec<usize>> = phases
+            .iter()
+            .map(|taps| {
+                taps.iter()
+                    .map(|t| (reach - t / k / 2) * st.wp + reach - t % k / 2)
+                    .collect()
+            })
+            .collect();
+        for (gi, per_phase) in packed.iter().enumerate() {
+            stack_input(dy, &m, &st, (ci * nc, gi * g.cog()), &mut ds);
+            for a in 0..2 {
+                for blk in 0..cig / OB {
+                    // Both column phases of row phase `a`, whose rows are then merged.
+                    for (b, yb) in yw.iter_mut().enumerate() {
+                        let ph = 2 * a + b;
+                        let per_block = g.cog() * phases[ph].len() * OB;
+                        let wb = &per_phase[ph][blk * per_block..(blk + 1) * per_block];
+                        block_forward(&ds, (st.len, g.cog(), st.q), &offsets[ph], wb, yb);
                     }
+                    scatter_rows(&yw, g, &st, (a, gi * cig + blk * OB), dxchunk);
                 }
             }
-        });
+        }
+    })
 }
 
 /// The weights of group `gi` for the input gradient through `taps`, per block of [`OB`]
@@ -428,30 +411,35 @@ fn pack_phase_weights(wt: &[f32], g: &ConvGeom, gi: usize, taps: &[usize]) -> Ve
     out
 }
 
-/// Copies phase `(a, b)` of the input gradient of channels `[c0, c0 + OB)` from the grid
-/// into every other row and column of `dxchunk`.
-fn scatter_phase(
-    yw: &[f32],
+/// Writes row phase `a` of the input gradient of channels `[c0, c0 + OB)` from the grid
+/// into every other row of `dxchunk`, each row merged from the two column phases `yw`.
+fn scatter_rows(
+    yw: &[Vec<f32>; 2],
     g: &ConvGeom,
     st: &Stack,
-    ((a, b), c0): ((usize, usize), usize),
+    (a, c0): (usize, usize),
     dxchunk: &mut [f32],
 ) {
     let (h, w) = (g.h, g.w);
-    // The first real row and column of the phase, and their phase coordinates.
-    let (y0, x0) = ((a + g.p) % 2, (b + g.p) % 2);
-    let (r0, col0) = ((y0 + g.p) / 2, (x0 + g.p) / 2);
+    // The phase's first real row and its grid row.
+    let y0 = (a + g.p) % 2;
+    let (r0, rows) = ((y0 + g.p) / 2, h.saturating_sub(y0).div_ceil(2));
+    // Even columns come from column phase `p % 2` from grid column `p / 2`, odd ones from
+    // the other phase from grid column `(p + 1) / 2`. The buffers are passed whole: the
+    // merges read ahead past a row where they go on.
+    let (be, merge) = (g.p % 2, Rows::new(w));
     for o in 0..OB {
-        let row = &yw[o * st.q..(o + 1) * st.q];
         for j in 0..st.nc {
-            let dst = &mut dxchunk[(j * g.ci + c0 + o) * h * w..][..h * w];
-            for (i, iy) in (y0..h).step_by(2).enumerate() {
-                let src = &row[st.at(j, r0 + i) + col0..];
-                let out = &mut dst[iy * w..(iy + 1) * w];
-                for (d, v) in out.iter_mut().skip(x0).step_by(2).zip(src) {
-                    *d = *v;
-                }
-            }
+            let grid = |col: usize| RowsAt {
+                start: o * st.q + st.at(j, r0) + col,
+                stride: st.wp,
+            };
+            let to = RowsAt {
+                start: (j * g.ci + c0 + o) * h * w + y0 * w,
+                stride: 2 * w,
+            };
+            let from = (grid(g.p / 2), grid(g.p.div_ceil(2)));
+            merge.merge((&yw[be], &yw[1 - be]), (from, rows), dxchunk, to);
         }
     }
 }
@@ -840,8 +828,7 @@ mod tests {
                 let (xl, wl, yl) = g.sizes();
                 let (x, wt, dy) = (data(xl, 1), data(wl, 2), data(yl, 3));
                 let [y_want, dx_want, dw_want] = naive(&x, &wt, &dy, &g);
-                let mut y = vec![f32::NAN; yl];
-                forward(&x, &wt, &g, &mut y);
+                let y = forward(&x, &wt, &g);
                 close(&y, &y_want, &format!("forward {level:?}"), &g);
                 close(
                     &backward_weight(&x, &dy, &g),
@@ -850,25 +837,11 @@ mod tests {
                     &g,
                 );
                 if applies_backward_data(&g) {
-                    let mut dx = vec![f32::NAN; xl];
-                    backward_data(&dy, &wt, &g, &mut dx);
+                    let dx = backward_data(&dy, &wt, &g);
                     close(&dx, &dx_want, &format!("dx {level:?}"), &g);
                 }
             }
         });
-    }
-
-    #[test]
-    fn deinterleaves_every_length() {
-        for n in 0..100 {
-            let src = data(n, 5);
-            let (mut even, mut odd) = (vec![f32::NAN; n.div_ceil(2)], vec![f32::NAN; n / 2]);
-            deinterleave(&src, &mut even, &mut odd);
-            for (i, v) in src.iter().enumerate() {
-                let got = if i % 2 == 0 { even[i / 2] } else { odd[i / 2] };
-                assert_eq!(got, *v, "n {n} [{i}]");
-            }
-        }
     }
 
     #[test]

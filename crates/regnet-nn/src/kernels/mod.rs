@@ -10,6 +10,7 @@ pub mod conv;
 mod direct;
 mod fill;
 mod partials;
+mod phases;
 pub mod residual;
 pub mod sgd;
 mod shared;
