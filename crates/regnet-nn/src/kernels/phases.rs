@@ -159,85 +159,63 @@ mod x86 {
 
     use super::{RowsAt, merge_tail, row_at, split_tail};
 
-    /// [`super::Rows::split`] with AVX-512.
-    ///
-    /// # Safety
-    /// AVX-512F must be available; the rows must fit in `src`, and `to` must give only
-    /// rows whose halves fit in `dst`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn split_rows_avx512(
-        src: &[f32],
-        (from, rows, w): (RowsAt, usize, usize),
-        dst: &mut [f32],
-        to: impl Fn(usize) -> (usize, usize),
-    ) {
-        for r in 0..rows {
-            let (s, at) = (from.row(r), to(r));
-            // SAFETY: the caller's contract.
-            let done = unsafe { split_avx512(&src[s..], w, dst, at) };
-            split_tail(src, s, (done, w), dst, at);
-        }
+    /// `$split`: [`super::Rows::split`] and `$merge`: [`super::Rows::merge`] with
+    /// `$feature`, each row through `$split_row` / `$merge_row` as far as they go, the rest
+    /// one value at a time.
+    macro_rules! row_loops {
+        ($feature:literal, $split:ident, $split_row:ident, $merge:ident, $merge_row:ident) => {
+            /// # Safety
+            /// The CPU must have the feature; the rows must fit in `src`, and `to` must give
+            /// only rows whose halves fit in `dst`.
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $split(
+                src: &[f32],
+                (from, rows, w): (RowsAt, usize, usize),
+                dst: &mut [f32],
+                to: impl Fn(usize) -> (usize, usize),
+            ) {
+                for r in 0..rows {
+                    let (s, at) = (from.row(r), to(r));
+                    // SAFETY: the caller's contract.
+                    let done = unsafe { $split_row(&src[s..], w, dst, at) };
+                    split_tail(src, s, (done, w), dst, at);
+                }
+            }
+
+            /// # Safety
+            /// The CPU must have the feature; the rows must fit in the sources and `dst`.
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $merge(
+                (even, odd): (&[f32], &[f32]),
+                from: (RowsAt, RowsAt),
+                (rows, w): (usize, usize),
+                dst: &mut [f32],
+                to: RowsAt,
+            ) {
+                for r in 0..rows {
+                    let ((e, o), row) = (row_at(from, r), &mut dst[to.row(r)..][..w]);
+                    // SAFETY: the caller's contract.
+                    let done = unsafe { $merge_row((&even[e..], &odd[o..]), row) };
+                    merge_tail((even, odd), (e, o), done, row);
+                }
+            }
+        };
     }
 
-    /// [`super::Rows::split`] with AVX2.
-    ///
-    /// # Safety
-    /// AVX2 must be available; the rows must fit in `src`, and `to` must give only rows
-    /// whose halves fit in `dst`.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn split_rows_avx2(
-        src: &[f32],
-        (from, rows, w): (RowsAt, usize, usize),
-        dst: &mut [f32],
-        to: impl Fn(usize) -> (usize, usize),
-    ) {
-        for r in 0..rows {
-            let (s, at) = (from.row(r), to(r));
-            // SAFETY: the caller's contract.
-            let done = unsafe { split_avx2(&src[s..], w, dst, at) };
-            split_tail(src, s, (done, w), dst, at);
-        }
-    }
-
-    /// [`super::Rows::merge`] with AVX-512.
-    ///
-    /// # Safety
-    /// AVX-512F must be available; the rows must fit in the sources and `dst`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn merge_rows_avx512(
-        (even, odd): (&[f32], &[f32]),
-        from: (RowsAt, RowsAt),
-        (rows, w): (usize, usize),
-        dst: &mut [f32],
-        to: RowsAt,
-    ) {
-        for r in 0..rows {
-            let ((e, o), row) = (row_at(from, r), &mut dst[to.row(r)..][..w]);
-            // SAFETY: the caller's contract.
-            let done = unsafe { merge_avx512((&even[e..], &odd[o..]), row) };
-            merge_tail((even, odd), (e, o), done, row);
-        }
-    }
-
-    /// [`super::Rows::merge`] with AVX2.
-    ///
-    /// # Safety
-    /// AVX2 must be available; the rows must fit in the sources and `dst`.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn merge_rows_avx2(
-        (even, odd): (&[f32], &[f32]),
-        from: (RowsAt, RowsAt),
-        (rows, w): (usize, usize),
-        dst: &mut [f32],
-        to: RowsAt,
-    ) {
-        for r in 0..rows {
-            let ((e, o), row) = (row_at(from, r), &mut dst[to.row(r)..][..w]);
-            // SAFETY: the caller's contract.
-            let done = unsafe { merge_avx2((&even[e..], &odd[o..]), row) };
-            merge_tail((even, odd), (e, o), done, row);
-        }
-    }
+    row_loops!(
+        "avx512f",
+        split_rows_avx512,
+        split_avx512,
+        merge_rows_avx512,
+        merge_avx512
+    );
+    row_loops!(
+        "avx2",
+        split_rows_avx2,
+        split_avx2,
+        merge_rows_avx2,
+        merge_avx2
+    );
 
     /// The low `n` lanes (`n <= 16`).
     #[inline(always)]
