@@ -492,14 +492,13 @@ fn gather_dy(dy: &[f32], g: &ConvGeom, gi: usize, n0: usize, nc: usize, out: &mu
 /// Gradient of the input: `dx[n, ci, h, w]` from `dy[n, co, oh, ow]` and the weights.
 pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (xlen, _, _) = g.sizes();
-    let new_dx = || zeroed(xlen);
     if g.is_depthwise() {
-        let mut dx = new_dx();
+        let mut dx = zeroed(xlen);
         depthwise_backward_data(dy, wt, g, &mut dx);
         return dx;
     }
     if small_map::applies(g) {
-        let mut dx = new_dx();
+        let mut dx = zeroed(xlen);
         small_map::backward_data(dy, wt, g, &mut dx);
         return dx;
     }
@@ -512,11 +511,11 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
     }
     if g.is_strided_pointwise() {
         let dxs = pointwise_backward_data(dy, wt, &g.sampled());
-        let mut dx = new_dx();
+        let mut dx = zeroed(xlen);
         unsample(&dxs, g, &mut dx);
         return dx;
     }
-    let mut dx = new_dx();
+    let mut dx = zeroed(xlen);
     let (cog, kd, pix) = (g.cog(), g.kdim(), g.pixels());
     let nc = g.chunk();
     let chunks = g.n.div_ceil(nc);

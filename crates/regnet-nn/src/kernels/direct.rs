@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use super::conv::ConvGeom;
 use super::fill::written;
-use super::phases::{Rows, RowsAt};
+use super::phases::{Phases, RowsAt};
 use super::simd::multiversioned;
 
 /// Output channels per register block.
@@ -154,7 +154,7 @@ fn chunk(g: &ConvGeom) -> usize {
 /// and is not cleared again for each group.
 fn stack_input(x: &[f32], g: &ConvGeom, st: &Stack, (n0, c0): (usize, usize), xs: &mut [f32]) {
     let (h, w, hw) = (g.h, g.w, g.h * g.w);
-    let split = Rows::new(w);
+    let split = Phases::new(w);
     for c in 0..g.cig() {
         let chan = &mut xs[c * st.len..(c + 1) * st.len];
         for j in 0..st.nc {
@@ -427,7 +427,7 @@ fn scatter_rows(
     // Even columns come from column phase `p % 2` from grid column `p / 2`, odd ones from
     // the other phase from grid column `(p + 1) / 2`. The buffers are passed whole: the
     // merges read ahead past a row where they go on.
-    let (be, merge) = (g.p % 2, Rows::new(w));
+    let (be, merge) = (g.p % 2, Phases::new(w));
     for o in 0..OB {
         for j in 0..st.nc {
             let grid = |col: usize| RowsAt {
