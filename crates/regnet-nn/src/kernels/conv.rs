@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use super::abt::{Rows, gemm_abt};
 use super::direct;
 use super::fill::written;
+use super::plane16;
 use super::small_map;
 use super::unfold::{COL2IM_MIN_ROW, IM2COL_MIN_ROW, Unfold};
 
@@ -324,6 +325,11 @@ pub fn forward(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         depthwise_forward(x, wt, g, &mut y);
         return y;
     }
+    if plane16::taps::applies(g)
+        && let Some(y) = plane16::taps::forward(x, wt, g)
+    {
+        return y;
+    }
     if small_map::preferred_forward(g) {
         let mut y = zeroed(ylen);
         small_map::forward(x, wt, g, &mut y);
@@ -364,6 +370,12 @@ fn pointwise(
     (wt, rs, cs): (&[f32], isize, isize),
     (n, k, m, pix): (usize, usize, usize, usize),
 ) -> Vec<f32> {
+    if pix == plane16::PIX
+        && let Some(out) =
+            plane16::pointwise::product(input, (wt, rs as usize, cs as usize), (n, k, m))
+    {
+        return out;
+    }
     if pix < POINTWISE_GATHER_PIX {
         return pointwise_gathered(input, (wt, rs, cs), (n, k, m, pix));
     }
@@ -497,6 +509,11 @@ pub fn backward_data(dy: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f32> {
         depthwise_backward_data(dy, wt, g, &mut dx);
         return dx;
     }
+    if plane16::taps::applies(g)
+        && let Some(dx) = plane16::taps::backward_data(dy, wt, g)
+    {
+        return dx;
+    }
     if small_map::applies(g) {
         let mut dx = zeroed(xlen);
         small_map::backward_data(dy, wt, g, &mut dx);
@@ -568,6 +585,11 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     }
     if g.is_strided_pointwise() {
         return pointwise_backward_weight(&subsample(x, g), dy, &g.sampled());
+    }
+    if plane16::taps::applies(g)
+        && let Some(dw) = plane16::taps::backward_weight(x, dy, g)
+    {
+        return dw;
     }
     if small_map::applies(g) {
         return small_map::backward_weight(x, dy, g);
@@ -1003,6 +1025,10 @@ mod tests {
             (2, 6, 6, 8, 8, 5, 2, 6),
             (2, 6, 12, 5, 5, 3, 1, 6),
             (5, 16, 8, 4, 4, 1, 1, 1),
+            // 1x1 on 4x4 maps: the plane kernels, every edge block, and a strided 1x1 onto
+            // a 4x4 map.
+            (7, 27, 29, 4, 4, 1, 1, 1),
+            (3, 13, 24, 8, 7, 1, 2, 1),
             (3, 8, 16, 7, 7, 1, 2, 2),
             (2, 3, 4, 10, 10, 7, 2, 1),
             (4, 12, 12, 3, 3, 3, 1, 12),

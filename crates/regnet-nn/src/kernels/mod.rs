@@ -11,6 +11,7 @@ mod direct;
 mod fill;
 mod partials;
 mod phases;
+mod plane16;
 pub mod residual;
 pub mod sgd;
 mod shared;
