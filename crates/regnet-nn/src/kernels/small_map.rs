@@ -13,6 +13,9 @@
 //! - forward: `Y_g[n, cog * P_out] = X_g * E_g^T`;
 //! - input gradient: `dX_g = dY_g * E_g`;
 //! - weight gradient: `dE_g = dY_g^T * X_g`, whose entries are added back onto their taps.
+//!
+//! Where the CPU has AVX2 or AVX-512, 3x3 stride-1 convolutions on 4x4 maps run in
+//! `plane16::taps` instead, without the zeros (0.45-0.61x the time measured here).
 
 use gemm::Parallelism;
 use rayon::prelude::*;
