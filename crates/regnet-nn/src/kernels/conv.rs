@@ -816,6 +816,11 @@ fn pointwise_backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
         .map(|c| {
             let mut dw = vec![0.0f32; co * ci];
             let (first, end) = (c * nc, ((c + 1) * nc).min(g.n));
+            if pix == plane16::PIX
+                && plane16::pointwise::weight_grad(x, dy, (ci, co), first..end, &mut dw)
+            {
+                return dw;
+            }
             if pix < POINTWISE_GATHER_PIX / 4 {
                 gathered_weight_grad(x, dy, (ci, co, pix), first..end, &mut dw);
                 return dw;

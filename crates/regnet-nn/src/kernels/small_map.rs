@@ -15,7 +15,8 @@
 //! - weight gradient: `dE_g = dY_g^T * X_g`, whose entries are added back onto their taps.
 //!
 //! Where the CPU has AVX2 or AVX-512, 3x3 stride-1 convolutions on 4x4 maps run in
-//! `plane16::taps` instead, without the zeros (0.45-0.61x the time measured here).
+//! `plane16::taps` instead, without the zeros (0.38-0.62x the time of the kernels here in
+//! per-step A/Bs: `plane16`'s docs).
 
 use gemm::Parallelism;
 use rayon::prelude::*;

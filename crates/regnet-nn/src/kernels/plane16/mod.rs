@@ -10,16 +10,16 @@
 //! other step of `regnet time` (so both variants ran under the same load on this noisy
 //! machine), 4 runs of 60 steps, median time per call, AMD EPYC (Zen 5) with AVX-512:
 //!
-//! | default model, batch 128 | before | after |
-//! |---|---|---|
-//! | 1x1, 96 channels, forward / input gradient | 0.153 / 0.146 ms | 0.121 / 0.114 ms |
-//! | 3x3, 12 groups of 8, forward / input gradient / weight gradient | 0.280 / 0.243 / 0.273 ms | 0.138 / 0.139 / 0.231 ms |
+//! | default model, batch 128 | forward | input gradient | weight gradient |
+//! |---|---|---|---|
+//! | 1x1, 96 channels | 0.160 -> 0.131 ms | 0.160 -> 0.115 ms | 0.239 -> 0.183 ms |
+//! | 3x3, 12 groups of 8 | 0.345 -> 0.145 ms | 0.272 -> 0.142 ms | 0.296 -> 0.237 ms |
 //!
-//! The steps with these kernels were faster in all 4 runs (0.88-0.95x). With AVX2 kernels
-//! (and the `gemm` crate held to AVX2: `bench/emulate_avx2.sh`'s build) the 3x3s took
-//! 0.45x, 0.56x and 0.61x their time before and the 1x1s 0.80-0.83x; on RegNetX-400MF CIFAR
-//! (160 channels, 10 groups of 16, batch 64, AVX-512) the 3x3s 0.53x, 0.45x and 0.58x, the
-//! 1x1s 0.89-0.95x.
+//! The steps with these kernels were faster in all 4 runs (0.77-0.93x). With AVX2 kernels
+//! (and the `gemm` crate held to AVX2, as in `bench/emulate_avx2.sh`) the 3x3s took 0.38x,
+//! 0.51x and 0.62x their time before, the 1x1s 0.80x, 0.74x and 0.80x, the steps 0.81-0.91x;
+//! on RegNetX-400MF CIFAR (160 channels, 10 groups of 16, batch 64, AVX-512) the 3x3s 0.47x,
+//! 0.42x and 0.62x, the 1x1s 0.89x, 0.86x and 0.84x.
 
 pub(super) mod pointwise;
 pub(super) mod taps;

@@ -4,10 +4,10 @@
 //! block's column. The general path (`conv::pointwise_gathered`) copies runs of samples into
 //! `[c][m * 16]`, multiplies with the `gemm` crate and copies the result back.
 //!
-//! The weight gradient stays there. Register blocks of 6 x 4 lane-wise dot products over
-//! the samples, summed across lanes at the end, ran 2x faster than it on one thread with
-//! warm caches, but in the training step took 1.15-1.6x its time (the sums across lanes
-//! per step of 16-64 samples, and the step's inputs coming from memory).
+//! The weight gradient, `dW = sum_n dY_n X_n^T`: see [`weight_grad`]. Register blocks of
+//! lane-wise dot products over the samples (no transposed copy, sums across lanes at the
+//! end) had run 2x faster than the gathered path on one thread with warm caches but took
+//! 1.15-1.6x its time in the training step.
 
 use super::{PIX, Simd, in_blocks, simd};
 
@@ -48,6 +48,69 @@ pub(in crate::kernels) fn product(
             }
         }
     }))
+}
+
+/// Samples per step of the weight gradient: their transposed input (8 x 16 rows of the
+/// channels) and output-gradient planes stay in L1 while every register block reads them.
+const GRAD_SAMPLES: usize = 8;
+
+/// `dw[co, ci] += sum_n dY_n[co] . X_n[ci]` over `samples`, for `x` (`[n, ci, 16]`) and
+/// `dy` (`[n, co, 16]`); `false` (and `dw` untouched) where the CPU has no kernel here.
+/// Each step transposes its samples' input to `[n * 16][ci]` and accumulates outer
+/// products: a vector of input channels met by a broadcast output-gradient value per
+/// output channel of a register block, so no sums across lanes are left at the end.
+pub(in crate::kernels) fn weight_grad(
+    x: &[f32],
+    dy: &[f32],
+    (ci, co): (usize, usize),
+    samples: std::ops::Range<usize>,
+    dw: &mut [f32],
+) -> bool {
+    let Some(simd) = simd() else {
+        return false;
+    };
+    assert!(x.len() >= samples.end * ci * PIX && dy.len() >= samples.end * co * PIX);
+    assert_eq!(dw.len(), co * ci);
+    // Rows of the transposed input and of the sums, padded to whole vectors.
+    let row = ci.next_multiple_of(PIX);
+    let mut xt = vec![0.0f32; GRAD_SAMPLES * PIX * row];
+    let mut sums = vec![0.0f32; co * row];
+    for n0 in samples.clone().step_by(GRAD_SAMPLES) {
+        let ns = GRAD_SAMPLES.min(samples.end - n0);
+        let xs = &x[n0 * ci * PIX..][..ns * ci * PIX];
+        for (sample, rows) in xs
+            .chunks_exact(ci * PIX)
+            .zip(xt.chunks_exact_mut(PIX * row))
+        {
+            for (c, plane) in sample.chunks_exact(PIX).enumerate() {
+                for (p, v) in plane.iter().enumerate() {
+                    rows[p * row + c] = *v;
+                }
+            }
+        }
+        let dys = &dy[n0 * co * PIX..][..ns * co * PIX];
+        // SAFETY: `simd` names a level the CPU has; `xt` holds `ns * 16` rows of `row`
+        // values, `dys` `ns` samples' `co` planes, `sums` is `co x row`.
+        unsafe {
+            match simd {
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx512 => x86::avx512::outer_sums(&xt, dys, (row, co), ns, &mut sums),
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2 => x86::avx2::outer_sums(&xt, dys, (row, co), ns, &mut sums),
+                #[cfg(not(target_arch = "x86_64"))]
+                _ => unreachable!("no kernels off x86"),
+            }
+        }
+    }
+    for (d, s) in dw
+        .chunks_exact_mut(ci.max(1))
+        .zip(sums.chunks_exact(row.max(1)))
+    {
+        for (d, s) in d.iter_mut().zip(s) {
+            *d += s;
+        }
+    }
+    true
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -123,6 +186,84 @@ mod x86 {
                 }
             }
         }
+
+        /// See [`super::super::weight_grad`]: `sums[o][c] += sum_k dy[o][k] * xt[k][c]`
+        /// over the `ns * 16` rows `k` of `xt`, in register blocks of 12 output channels x
+        /// 2 vectors of input channels (24 accumulators).
+        ///
+        /// # Safety
+        /// AVX-512F must be available; `xt` holds `ns * 16` rows of `row` values (a multiple
+        /// of 16), `dy` `ns` samples' `co` planes, `sums` is `co x row`.
+        #[target_feature(enable = "avx512f")]
+        pub(crate) unsafe fn outer_sums(
+            xt: &[f32],
+            dy: &[f32],
+            (row, co): (usize, usize),
+            ns: usize,
+            sums: &mut [f32],
+        ) {
+            assert!(row % PIX == 0 && xt.len() >= ns * PIX * row);
+            assert!(dy.len() >= ns * co * PIX && sums.len() >= co * row);
+            let (xp, dp, sp) = (xt.as_ptr(), dy.as_ptr(), sums.as_mut_ptr());
+            in_blocks(row / PIX, [2, 2], |v0, nv| {
+                in_blocks(co, [12, 4], |o0, no| {
+                    // SAFETY: vectors v0..v0+nv of every row and outputs o0..o0+no are in
+                    // bounds (above).
+                    unsafe {
+                        let (x, d, s) = (
+                            xp.add(v0 * PIX),
+                            dp.add(o0 * PIX),
+                            sp.add(o0 * row + v0 * PIX),
+                        );
+                        let dims = (row, co, ns);
+                        match (no, nv) {
+                            (12, 2) => outer::<12, 2>(x, d, dims, s),
+                            (4, 2) => outer::<4, 2>(x, d, dims, s),
+                            (_, 2) => outer::<1, 2>(x, d, dims, s),
+                            (12, _) => outer::<12, 1>(x, d, dims, s),
+                            (4, _) => outer::<4, 1>(x, d, dims, s),
+                            _ => outer::<1, 1>(x, d, dims, s),
+                        }
+                    }
+                });
+            });
+        }
+
+        /// `s[o][v] += sum_k d[o][k] * x[k][v]` for `R` outputs and `V` vectors.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn outer<const R: usize, const V: usize>(
+            x: *const f32,
+            d: *const f32,
+            (row, co, ns): (usize, usize, usize),
+            s: *mut f32,
+        ) {
+            // SAFETY (every block below): in bounds, as the caller checked.
+            let mut acc: [[__m512; V]; R] = std::array::from_fn(|o| {
+                std::array::from_fn(|v| unsafe { _mm512_loadu_ps(s.add(o * row + v * PIX)) })
+            });
+            for n in 0..ns {
+                for p in 0..PIX {
+                    unsafe {
+                        let xr = x.add((n * PIX + p) * row);
+                        let xv: [__m512; V] =
+                            std::array::from_fn(|v| _mm512_loadu_ps(xr.add(v * PIX)));
+                        let dn = d.add(n * co * PIX + p);
+                        for (o, a) in acc.iter_mut().enumerate() {
+                            let b = _mm512_set1_ps(*dn.add(o * PIX));
+                            for (a, xv) in a.iter_mut().zip(&xv) {
+                                *a = _mm512_fmadd_ps(b, *xv, *a);
+                            }
+                        }
+                    }
+                }
+            }
+            for (o, a) in acc.iter().enumerate() {
+                for (v, a) in a.iter().enumerate() {
+                    unsafe { _mm512_storeu_ps(s.add(o * row + v * PIX), *a) };
+                }
+            }
+        }
     }
 
     /// AVX2 + FMA: 16 registers of half a plane each, so the blocks are smaller.
@@ -191,6 +332,78 @@ mod x86 {
                 }
             }
         }
+
+        /// See [`super::avx512::outer_sums`]: register blocks of 6 output channels x 16
+        /// input channels (12 accumulators).
+        ///
+        /// # Safety
+        /// AVX2 and FMA must be available; `xt` holds `ns * 16` rows of `row` values (a
+        /// multiple of 16), `dy` `ns` samples' `co` planes, `sums` is `co x row`.
+        #[target_feature(enable = "avx2,fma")]
+        pub(crate) unsafe fn outer_sums(
+            xt: &[f32],
+            dy: &[f32],
+            (row, co): (usize, usize),
+            ns: usize,
+            sums: &mut [f32],
+        ) {
+            assert!(row % PIX == 0 && xt.len() >= ns * PIX * row);
+            assert!(dy.len() >= ns * co * PIX && sums.len() >= co * row);
+            let (xp, dp, sp) = (xt.as_ptr(), dy.as_ptr(), sums.as_mut_ptr());
+            for v0 in 0..row / PIX {
+                in_blocks(co, [6, 3], |o0, no| {
+                    // SAFETY: vector v0 of every row and outputs o0..o0+no are in bounds.
+                    unsafe {
+                        let (x, d, s) = (
+                            xp.add(v0 * PIX),
+                            dp.add(o0 * PIX),
+                            sp.add(o0 * row + v0 * PIX),
+                        );
+                        let dims = (row, co, ns);
+                        match no {
+                            6 => outer::<6>(x, d, dims, s),
+                            3 => outer::<3>(x, d, dims, s),
+                            _ => outer::<1>(x, d, dims, s),
+                        }
+                    }
+                });
+            }
+        }
+
+        /// `s[o][0..16] += sum_k d[o][k] * x[k][0..16]` for `R` outputs.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn outer<const R: usize>(
+            x: *const f32,
+            d: *const f32,
+            (row, co, ns): (usize, usize, usize),
+            s: *mut f32,
+        ) {
+            // SAFETY (every block below): in bounds, as the caller checked.
+            let mut acc: [[__m256; 2]; R] = std::array::from_fn(|o| {
+                std::array::from_fn(|h| unsafe { _mm256_loadu_ps(s.add(o * row + h * 8)) })
+            });
+            for n in 0..ns {
+                for p in 0..PIX {
+                    unsafe {
+                        let xr = x.add((n * PIX + p) * row);
+                        let xv = [_mm256_loadu_ps(xr), _mm256_loadu_ps(xr.add(8))];
+                        let dn = d.add(n * co * PIX + p);
+                        for (o, a) in acc.iter_mut().enumerate() {
+                            let b = _mm256_broadcast_ss(&*dn.add(o * PIX));
+                            for (a, xv) in a.iter_mut().zip(&xv) {
+                                *a = _mm256_fmadd_ps(b, *xv, *a);
+                            }
+                        }
+                    }
+                }
+            }
+            for (o, a) in acc.iter().enumerate() {
+                for (h, a) in a.iter().enumerate() {
+                    unsafe { _mm256_storeu_ps(s.add(o * row + h * 8), *a) };
+                }
+            }
+        }
     }
 }
 
@@ -204,13 +417,16 @@ mod tests {
             .collect()
     }
 
-    /// Products against their definition in f64, on every SIMD level with kernels here,
-    /// for channel and sample counts that leave every edge block in use.
+    /// Products and weight gradients against their definitions in f64, on every SIMD level
+    /// with kernels here, for channel and sample counts that leave every edge block in use
+    /// (and, for the weight gradient, part of a step of samples).
     #[test]
-    fn products_match_their_definition() {
+    fn products_and_weight_gradients_match_their_definitions() {
         crate::kernels::simd::for_each_level(|_| {
             if simd().is_none() {
                 assert!(product(&[0.0; PIX], (&[1.0], 1, 1), (1, 1, 1)).is_none());
+                let x = [0.0; PIX];
+                assert!(!weight_grad(&x, &x, (1, 1), 0..1, &mut [0.0]));
                 return;
             }
             for (n, k, m) in [(1, 1, 1), (3, 5, 7), (7, 27, 29), (5, 96, 96), (2, 13, 40)] {
@@ -230,6 +446,30 @@ mod tests {
                                 assert!((got - want).abs() < 1e-4, "{n} {k} {m}: {got} vs {want}");
                             }
                         }
+                    }
+                }
+            }
+            for (n, ci, co) in [(1, 1, 1), (3, 5, 7), (11, 27, 29), (20, 96, 40)] {
+                let (x, dy) = (data(n * ci * PIX, 3), data(n * co * PIX, 4));
+                let start = n / 4;
+                let mut dw = data(co * ci, 5);
+                let before = dw.clone();
+                assert!(weight_grad(&x, &dy, (ci, co), start..n, &mut dw));
+                for a in 0..co {
+                    for b in 0..ci {
+                        let want: f64 = before[a * ci + b] as f64
+                            + (start..n)
+                                .flat_map(|s| (0..PIX).map(move |p| (s, p)))
+                                .map(|(s, p)| {
+                                    dy[(s * co + a) * PIX + p] as f64
+                                        * x[(s * ci + b) * PIX + p] as f64
+                                })
+                                .sum::<f64>();
+                        let got = dw[a * ci + b] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-3,
+                            "{n} {ci} {co} [{a},{b}]: {got} vs {want}"
+                        );
                     }
                 }
             }
