@@ -1062,7 +1062,8 @@ mod tests {
             (2, 8, 8, 2, 2, 5, 1, 2),
             (2, 16, 16, 4, 4, 3, 2, 2),
             (3, 16, 32, 3, 4, 3, 1, 2),
-            // 4x4, groups of 8 channels: the forward as a dense matrix too.
+            // 4x4, groups of 8 channels: `plane16::taps` (a dense matrix per group at the
+            // portable level).
             (2, 16, 32, 4, 4, 3, 1, 2),
             // Strided 1x1 (projections): a pointwise product on the sampled input, on odd
             // maps, at stride 3, over more planes than one task copies, and on an output

@@ -71,6 +71,9 @@ pub(in crate::kernels) fn weight_grad(
     };
     assert!(x.len() >= samples.end * ci * PIX && dy.len() >= samples.end * co * PIX);
     assert_eq!(dw.len(), co * ci);
+    if ci == 0 || co == 0 {
+        return true;
+    }
     // Rows of the transposed input and of the sums, padded to whole vectors.
     let row = ci.next_multiple_of(PIX);
     let mut xt = vec![0.0f32; GRAD_SAMPLES * PIX * row];
@@ -429,7 +432,14 @@ mod tests {
                 assert!(!weight_grad(&x, &x, (1, 1), 0..1, &mut [0.0]));
                 return;
             }
-            for (n, k, m) in [(1, 1, 1), (3, 5, 7), (7, 27, 29), (5, 96, 96), (2, 13, 40)] {
+            for (n, k, m) in [
+                (1, 1, 1),
+                (3, 5, 7),
+                (7, 27, 29),
+                (5, 96, 96),
+                (2, 13, 40),
+                (9, 13, 29),
+            ] {
                 let (x, wt) = (data(n * k * PIX, 1), data(k * m, 2));
                 // The forward reads `W[m, k]`, the input gradient `W^T`: both layouts.
                 for (rs, cs) in [(k, 1), (1, m)] {
@@ -449,7 +459,14 @@ mod tests {
                     }
                 }
             }
-            for (n, ci, co) in [(1, 1, 1), (3, 5, 7), (11, 27, 29), (20, 96, 40)] {
+            for (n, ci, co) in [
+                (1, 1, 1),
+                (3, 5, 7),
+                (11, 27, 29),
+                (20, 96, 40),
+                (9, 13, 29),
+                (2, 0, 3),
+            ] {
                 let (x, dy) = (data(n * ci * PIX, 3), data(n * co * PIX, 4));
                 let start = n / 4;
                 let mut dw = data(co * ci, 5);

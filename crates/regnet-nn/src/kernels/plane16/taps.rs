@@ -4,12 +4,13 @@
 //! block of output channels, the dot products of the output-gradient planes with the 9
 //! shifted input planes, over the samples).
 //!
-//! Each input plane is laid into three 26-value rows with 5 zeros on either side (written
-//! once per task): as is, with its last column zeroed, with its first column zeroed. The plane a tap reads, shifted by
-//! `(kh - 1, kw - 1)` with zeros outside the map, is then the 16 values at `4 kh + kw` of one
-//! of them (column `-1` reads the previous row's last column, zeroed in the copy the
-//! left taps read, and so on), one unaligned load; each tap's plane meets a broadcast weight
-//! per output channel of a register block. `small_map` instead multiplies by a dense matrix
+//! Each input plane is laid into three 26-value rows, its 16 values between 5 zeros on either
+//! side (the zeros written once per task, the values per sample): as is, with its last column
+//! zeroed, with its first column zeroed. The plane a tap reads, shifted by `(kh - 1, kw - 1)`
+//! with zeros outside the map, is then the 16 values at `4 kh + kw` of one of them (column
+//! `-1` reads the previous row's last column, zeroed in the copy the left taps read, and so
+//! on), one unaligned load; each tap's plane meets a broadcast weight per output channel of a
+//! register block. `small_map` instead multiplies by a dense matrix
 //! per group, 61 % of whose entries are zeros at 4x4.
 
 use super::{PIX, Simd, in_blocks, simd};
@@ -266,7 +267,7 @@ mod x86 {
         /// AVX-512F must be available.
         #[target_feature(enable = "avx512f")]
         #[inline]
-        pub(crate) unsafe fn lay_out(x: &[f32], (count, stride): (usize, usize), laid: &mut [f32]) {
+        unsafe fn lay_out(x: &[f32], (count, stride): (usize, usize), laid: &mut [f32]) {
             assert!(laid.len() >= count * LAID);
             assert!(count == 0 || x.len() >= (count - 1) * stride + PIX);
             for (i, rows) in laid.chunks_exact_mut(LAID).take(count).enumerate() {
@@ -292,7 +293,7 @@ mod x86 {
         /// AVX-512F must be available, and `laid` and `dy` in bounds for `ns` samples.
         #[target_feature(enable = "avx512f")]
         #[inline]
-        pub(crate) unsafe fn tap_dots<const R: usize>(
+        unsafe fn tap_dots<const R: usize>(
             laid: *const f32,
             dy: *const f32,
             stride: usize,
@@ -437,7 +438,7 @@ mod x86 {
         /// AVX2 must be available.
         #[target_feature(enable = "avx2,fma")]
         #[inline]
-        pub(crate) unsafe fn lay_out(x: &[f32], (count, stride): (usize, usize), laid: &mut [f32]) {
+        unsafe fn lay_out(x: &[f32], (count, stride): (usize, usize), laid: &mut [f32]) {
             assert!(laid.len() >= count * LAID);
             assert!(count == 0 || x.len() >= (count - 1) * stride + PIX);
             for (i, rows) in laid.chunks_exact_mut(LAID).take(count).enumerate() {
@@ -465,36 +466,25 @@ mod x86 {
         /// AVX2 and FMA must be available, and `laid` and `dy` in bounds for `ns` samples.
         #[target_feature(enable = "avx2,fma")]
         #[inline]
-        pub(crate) unsafe fn tap_dots<const R: usize>(
-            laid: *const f32,
-            dy: *const f32,
-            stride: usize,
-            ns: usize,
-        ) -> [[f32; 9]; R] {
-            let mut acc = [[_mm256_setzero_ps(); 9]; R];
+        unsafe fn tap_dots(laid: *const f32, dy: *const f32, stride: usize, ns: usize) -> [f32; 9] {
+            let mut acc = [_mm256_setzero_ps(); 9];
             for s in 0..ns {
                 for h in [0, 8] {
                     // SAFETY: in bounds, as the caller promised.
                     unsafe {
-                        let d: [__m256; R] = std::array::from_fn(|r| {
-                            _mm256_loadu_ps(dy.add(s * stride + r * PIX + h))
-                        });
-                        for t in 0..9 {
+                        let d = _mm256_loadu_ps(dy.add(s * stride + h));
+                        for (t, a) in acc.iter_mut().enumerate() {
                             let v = _mm256_loadu_ps(laid.add(s * LAID + tap_offset(t) + h));
-                            for (a, d) in acc.iter_mut().zip(&d) {
-                                a[t] = _mm256_fmadd_ps(*d, v, a[t]);
-                            }
+                            *a = _mm256_fmadd_ps(d, v, *a);
                         }
                     }
                 }
             }
-            // Loops, not `map`: a closure would not get this function's target features,
-            // and its calls were a fifth of the samples.
-            let mut out = [[0.0f32; 9]; R];
+            // A loop, not `map`: a closure would not get this function's target features
+            // (in the AVX-512 kernel its calls were a fifth of the samples).
+            let mut out = [0.0f32; 9];
             for (o, a) in out.iter_mut().zip(&acc) {
-                for (o, v) in o.iter_mut().zip(a) {
-                    *o = sum8(*v);
-                }
+                *o = sum8(*a);
             }
             out
         }
@@ -519,7 +509,7 @@ mod x86 {
             let (l, d) = (laid.as_ptr(), dy.as_ptr());
             for (o, out) in sums.iter_mut().enumerate() {
                 // SAFETY: output o of `ns` samples is in bounds (above).
-                *out = unsafe { tap_dots::<1>(l, d.add(o * PIX), ds, ns) }[0];
+                *out = unsafe { tap_dots(l, d.add(o * PIX), ds, ns) };
             }
         }
     }
@@ -615,8 +605,12 @@ mod tests {
                         dx[i]
                     );
                 }
-                // The weight gradient as the adjoint in the weights: dw[i] = sum dy . y(x, e_i).
+                // The weight gradient as the adjoint in the weights: dw[i] = sum dy . y(x, e_i);
+                // also all samples in one share (several steps of `SUB`, whatever the number
+                // of threads).
                 let dw = backward_weight(&x, &dy, &g).unwrap();
+                let mut one = vec![0.0f32; wl];
+                weight_grad(simd().unwrap(), (&x, &dy), &g, 0..n, &mut one);
                 assert_eq!(dw.len(), wl);
                 for i in (0..wl).step_by(11).chain([wl - 1]) {
                     let mut e = vec![0.0f32; wl];
@@ -626,11 +620,10 @@ mod tests {
                         .zip(&dy)
                         .map(|(a, b)| a * *b as f64)
                         .sum();
-                    assert!(
-                        (dw[i] as f64 - want).abs() < 1e-3,
-                        "{g:?} dw[{i}]: {} vs {want}",
-                        dw[i]
-                    );
+                    for got in [dw[i], one[i]] {
+                        let err = (got as f64 - want).abs();
+                        assert!(err < 1e-3, "{g:?} dw[{i}]: {got} vs {want}");
+                    }
                 }
             }
         });
