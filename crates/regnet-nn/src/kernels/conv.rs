@@ -972,11 +972,11 @@ fn depthwise_backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom, dw: &mut [f32]
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    /// Direct definition of the convolution, in f64, for the tests.
-    fn reference(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f64> {
+    /// Direct definition of the convolution, in f64, for the tests (`plane16`'s too).
+    pub(in crate::kernels) fn reference(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f64> {
         let (oh, ow, cig, cog) = (g.oh(), g.ow(), g.cig(), g.cog());
         let mut y = vec![0.0f64; g.n * g.co * oh * ow];
         for n in 0..g.n {
@@ -1010,7 +1010,8 @@ mod tests {
         y
     }
 
-    fn data(len: usize, seed: u32) -> Vec<f32> {
+    /// `len` test values in [-1, 1], different for each `seed`.
+    pub(in crate::kernels) fn data(len: usize, seed: u32) -> Vec<f32> {
         (0..len as u32)
             .map(|i| {
                 ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 9) % 2001) as f32 / 1000.0 - 1.0

@@ -413,12 +413,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(len: usize, seed: u64) -> Vec<f32> {
-        (0..len as u64)
-            .map(|i| ((i * 2654435761 + seed * 97) % 1999) as f32 / 999.5 - 1.0)
-            .collect()
-    }
+    use crate::kernels::conv::tests::data;
 
     /// Products and weight gradients against their definitions in f64, on every SIMD level
     /// with kernels here, for channel and sample counts that leave every edge block in use

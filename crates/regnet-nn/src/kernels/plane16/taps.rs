@@ -518,38 +518,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(len: usize, seed: u64) -> Vec<f32> {
-        (0..len as u64)
-            .map(|i| ((i * 2654435761 + seed * 97) % 1999) as f32 / 999.5 - 1.0)
-            .collect()
-    }
-
-    /// The convolution by its definition, in f64: `y[n, o, p] = sum w[o, c, t] x[n, c, p + t]`.
-    fn reference(x: &[f32], wt: &[f32], g: &ConvGeom) -> Vec<f64> {
-        let (cig, cog) = (g.cig(), g.cog());
-        let mut y = vec![0.0f64; g.n * g.co * PIX];
-        for n in 0..g.n {
-            for o in 0..g.co {
-                let gi = o / cog;
-                for p in 0..PIX {
-                    let (oy, ox) = (p / 4, p % 4);
-                    for c in 0..cig {
-                        for t in 0..9 {
-                            let (iy, ix) = ((oy + t / 3) as isize - 1, (ox + t % 3) as isize - 1);
-                            if !(0..4).contains(&iy) || !(0..4).contains(&ix) {
-                                continue;
-                            }
-                            let xv = x[(n * g.ci + gi * cig + c) * PIX + (iy * 4 + ix) as usize];
-                            y[(n * g.co + o) * PIX + p] +=
-                                xv as f64 * wt[(o * cig + c) * 9 + t] as f64;
-                        }
-                    }
-                }
-            }
-        }
-        y
-    }
+    use crate::kernels::conv::tests::{data, reference};
 
     /// Forward against the definition, and the gradients as its adjoints, elementwise
     /// (`dx[i] = sum dy . y(e_i, w)`, `dw[i] = sum dy . y(x, e_i)`), on every level with
