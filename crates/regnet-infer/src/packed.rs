@@ -195,21 +195,24 @@ impl PackedGemm<'_> {
         });
         let a: [*const f32; NB] = std::array::from_fn(|r| src[(r0 + r) * c_in..].as_ptr());
         // (No read through `b` when c_in is 0, where the panel is empty.)
-        let b = panel.as_ptr().wrapping_add(v0);
-        for k in 0..c_in {
+        let mut b = panel.as_ptr().wrapping_add(v0);
+        // The steps that prefetch, then the rest without the check. One loop with the check
+        // inside compiled at AVX2 to 12 FMAs and 19 other instructions per step, two of them
+        // reloads from the stack (now 16, none): on RegNetX-400MF's 384- and 160-channel
+        // 1x1s one thread ran 42-46 GMAC/s, now 47-56; two threads (the network's case) ran
+        // about 105 GMAC/s both ways, and AVX-512 did not move (92-101 on one thread).
+        let fetching = pf.steps.min(c_in);
+        for k in 0..fetching {
+            pf.fetch(k);
             // SAFETY: the panel holds c_in rows of `pw`, of which this strip reads
-            // `v0..v0 + width`; each a[r] has c_in values.
-            let bv: [V; NV] =
-                std::array::from_fn(|v| unsafe { V::load(b.add(k * pw + v * V::LANES)) });
-            if k < pf.steps {
-                pf.fetch(k);
-            }
-            for r in 0..NB {
-                let x = V::splat(unsafe { *a[r].add(k) });
-                for v in 0..NV {
-                    acc[v][r] = x.fma(bv[v], acc[v][r]);
-                }
-            }
+            // `v0..v0 + width` (`b` is row k's); each a[r] has c_in values.
+            unsafe { step(&mut acc, &a, b, k) };
+            b = b.wrapping_add(pw);
+        }
+        for k in fetching..c_in {
+            // SAFETY: as above.
+            unsafe { step(&mut acc, &a, b, k) };
+            b = b.wrapping_add(pw);
         }
         let last = (r0 + NB - 1) * c_out + ch + width;
         assert!(last <= dst.len && res.is_none_or(|r| last <= r.len()));
@@ -226,6 +229,28 @@ impl PackedGemm<'_> {
                 // are this caller's alone (`run_cols`'s contract).
                 unsafe { x.store(dst.ptr.add(at)) };
             }
+        }
+    }
+}
+
+/// One inner step of a tile: `acc[v][r] += a[r][k] * b[v]`, for the `NV` vectors at `b`.
+///
+/// # Safety
+/// `b` must be readable for `NV` vectors and every `a[r]` at `k`.
+#[inline(always)]
+unsafe fn step<V: Vf, const NB: usize, const NV: usize>(
+    acc: &mut [[V; NB]; NV],
+    a: &[*const f32; NB],
+    b: *const f32,
+    k: usize,
+) {
+    // SAFETY: the caller's.
+    let bv: [V; NV] = std::array::from_fn(|v| unsafe { V::load(b.add(v * V::LANES)) });
+    for r in 0..NB {
+        // SAFETY: the caller's.
+        let x = V::splat(unsafe { *a[r].add(k) });
+        for v in 0..NV {
+            acc[v][r] = x.fma(bv[v], acc[v][r]);
         }
     }
 }
