@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::epilogue::{self, Epilogue};
 use crate::packed::{self, PackedGemm, SharedOut};
+use crate::parallel;
 use crate::simd::SimdLevel;
 
 /// Fewest rows of a tile: below this the weight packing per GEMM call costs more than the
@@ -150,7 +151,7 @@ impl Conv1x1 {
         let panels = c_out.div_ceil(packed::PANEL);
         let tasks = (2 * threads).min(panels);
         let dst = SharedOut::new(out);
-        (0..tasks).into_par_iter().for_each(|t| {
+        parallel::for_each(tasks, |t| {
             let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
             let cols = p0 * packed::PANEL..(p1 * packed::PANEL).min(c_out);
             // SAFETY: `out` stays borrowed until every task ends; the tasks' channel
@@ -169,15 +170,13 @@ impl Conv1x1 {
         tile: usize,
     ) {
         let (c_in, c_out) = (self.c_in, self.c_out);
-        out.par_chunks_mut(tile * c_out)
-            .enumerate()
-            .for_each(|(i, d)| {
-                let r0 = i * tile;
-                let m = d.len() / c_out;
-                let res = residual.map(|r| &r[r0 * c_out..(r0 + m) * c_out]);
-                let s = &src[r0 * c_in..(r0 + m) * c_in];
-                self.tile(level, s, d, res, Parallelism::None);
-            });
+        parallel::for_each_chunk(out, tile * c_out, |i, d| {
+            let r0 = i * tile;
+            let m = d.len() / c_out;
+            let res = residual.map(|r| &r[r0 * c_out..(r0 + m) * c_out]);
+            let s = &src[r0 * c_in..(r0 + m) * c_in];
+            self.tile(level, s, d, res, Parallelism::None);
+        });
     }
 
     /// One tile: the GEMM, then bias, activations and residual in one pass.

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::blocked::blocked_span;
 use crate::cache;
 use crate::epilogue::{Act, Epilogue, activate};
+use crate::parallel;
 use crate::patches;
 use crate::simd::SimdLevel;
 use crate::vector::{F32x4, Vf};
@@ -135,22 +136,15 @@ impl DirectConv {
         let img_len = ho * wo * self.c_out;
         // An input larger than the L2 is read from further out: see `prefetch_next`.
         let prefetch = std::mem::size_of_val(x) > cache::l2_bytes();
-        out.par_chunks_mut(img_len)
-            .enumerate()
-            .flat_map(|(b, o)| {
-                o.par_chunks_mut(span * self.c_out)
-                    .enumerate()
-                    .map(move |(i, o)| (b, i, o))
-            })
-            .for_each(|(b, i, o)| {
-                let img = &x[b * h * w * self.c_in..][..h * w * self.c_in];
-                let start = b * img_len + i * span * self.c_out;
-                let res = residual.map(|rs| &rs[start..start + o.len()]);
-                let hwp = [h, w, wo, i * span];
-                if !blocked_span(level, self, img, hwp, o, res, prefetch) {
-                    grouped_span(level, self, img, hwp, o, res);
-                }
-            });
+        parallel::for_each_span(out, img_len, span * self.c_out, |b, i, o| {
+            let img = &x[b * h * w * self.c_in..][..h * w * self.c_in];
+            let start = b * img_len + i * span * self.c_out;
+            let res = residual.map(|rs| &rs[start..start + o.len()]);
+            let hwp = [h, w, wo, i * span];
+            if !blocked_span(level, self, img, hwp, o, res, prefetch) {
+                grouped_span(level, self, img, hwp, o, res);
+            }
+        });
     }
 }
 

@@ -33,6 +33,7 @@ mod epilogue;
 pub mod error;
 mod net;
 mod packed;
+mod parallel;
 mod patches;
 mod plan;
 mod pool;
