@@ -10,7 +10,7 @@ of them alike:
 The PyTorch networks are built by pycls (the same networks); ONNX Runtime runs the graph that
 `regnet export --format onnx --fold-bn` writes. Training steps are SGD with Nesterov momentum.
 
-Usage: python bench/compare.py REGNET_BINARY   (ROUNDS=3 ITERS=20 WARMUP=5 by default)
+Usage: python bench/compare.py REGNET_BINARY   (ROUNDS=7 ITERS=20 WARMUP=5 by default)
 Prints a table of median ms (forward) and images/s (training), the ratios, the CPU model and
 the SIMD level each engine used.
 """
@@ -30,7 +30,7 @@ import torch
 from pycls.core.config import cfg
 import pycls.core.builders as builders
 
-ROUNDS = int(os.environ.get("ROUNDS", 3))
+ROUNDS = int(os.environ.get("ROUNDS", 7))
 ITERS = int(os.environ.get("ITERS", 20))
 WARMUP = int(os.environ.get("WARMUP", 5))
 THREADS = os.cpu_count()
@@ -151,7 +151,7 @@ def run_case(regnet, case, tmp):
         if sess is not None:
             res["onnxruntime"].append(ort_ms(sess, batch, size, ch))
     med = {k: statistics.median(v) for k, v in res.items() if v}
-    return name, kind, batch, med, simd
+    return name, kind, batch, med, simd, res
 
 
 def main():
@@ -168,7 +168,7 @@ def main():
     print()
     print("| case | regnet | PyTorch | ONNX Runtime | regnet's speed |")
     print("|---|---|---|---|---|")
-    for name, kind, batch, med, simd in rows:
+    for name, kind, batch, med, simd, _ in rows:
         r, t, o = med["regnet"], med["pytorch"], med.get("onnxruntime")
         if kind == "fw":
             ratio = f"{t / r:.2f}x PyTorch" + (f", {o / r:.2f}x ORT" if o else "")
@@ -178,6 +178,23 @@ def main():
             ips = lambda ms: batch / ms * 1000  # noqa: E731
             print(f"| {name} | {ips(r):.0f} img/s | {ips(t):.0f} img/s | - | "
                   f"{t / r:.2f}x PyTorch |")
+    print_rounds(rows)
+
+
+def print_rounds(rows):
+    """regnet's speed round by round (the same round's times), against issue 9's targets:
+    inference at least ONNX Runtime's speed, training at least 1.5x PyTorch's."""
+    print()
+    print("Round by round:")
+    for name, kind, _, _, _, res in rows:
+        ref, engine, target = ((res["onnxruntime"], "ORT", 1.0) if kind == "fw"
+                               else (res["pytorch"], "PyTorch", 1.5))
+        if not ref:
+            continue
+        ratios = [o / r for o, r in zip(ref, res["regnet"])]
+        below = sum(x < target for x in ratios)
+        print(f"  {name}: " + " ".join(f"{x:.2f}" for x in ratios)
+              + f"x {engine} (below {target}x in {below} of {len(ratios)})")
 
 
 DEFAULT_CFG = cfg.clone()

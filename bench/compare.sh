@@ -3,7 +3,7 @@
 # what the four cases are). Prints the CPU model, the SIMD level of each engine and the ratios.
 # Installs PyTorch, ONNX Runtime and pycls into target/bench-venv (or uses BENCH_VENV).
 # Timings on shared machines are noisy: compare the ratios of one run.
-# Usage: bench/compare.sh   (ROUNDS=3 ITERS=20 WARMUP=5 by default)
+# Usage: bench/compare.sh   (ROUNDS=7 ITERS=20 WARMUP=5 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${BENCH_VENV:-target/bench-venv}"
