@@ -15,7 +15,8 @@
 //!   so that their activations stay in the caches;
 //! - weights packed once, buffers allocated once per input shape and reused;
 //! - kernels compiled for AVX-512, AVX2+FMA and portable code in one binary, chosen at run
-//!   time ([`SimdLevel`], `REGNET_SIMD`); rows and tiles shared by rayon's threads.
+//!   time ([`SimdLevel`], `REGNET_SIMD`); rows and tiles shared by rayon's threads, claimed
+//!   from a counter, the caller spinning (not parking) for the last ones.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
