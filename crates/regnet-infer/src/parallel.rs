@@ -65,23 +65,12 @@ pub(crate) fn for_each(n: usize, f: impl Fn(usize) + Sync) {
 }
 
 /// `f(i, chunk)` for the consecutive chunks of `len` values of `out` (the last may be
-/// shorter), in parallel (see [`for_each_init`]).
-pub(crate) fn for_each_chunk<T: Send>(
-    out: &mut [T],
-    len: usize,
-    f: impl Fn(usize, &mut [T]) + Sync,
-) {
-    assert!(len > 0);
-    let total = out.len();
-    let base = Shared(out.as_mut_ptr());
-    for_each(total.div_ceil(len), |i| {
-        let start = i * len;
-        let end = (start + len).min(total);
-        // SAFETY: every index is claimed once, so the chunks handed out are disjoint and
-        // inside `out`, which stays mutably borrowed until every item has ended.
-        let chunk = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
-        f(i, chunk);
-    });
+/// shorter), in parallel: the spans of [`for_each_span`] in one image.
+pub(crate) fn for_each_chunk(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if !out.is_empty() {
+        let img = out.len();
+        for_each_span(out, img, len, |_, i, chunk| f(i, chunk));
+    }
 }
 
 /// `f(b, i, span)` for the spans of `span` values within each image of `img` values of
@@ -120,7 +109,7 @@ pub(crate) fn for_each_span_init<S>(
 /// A pointer into a slice that the items of one loop share (each its own part).
 struct Shared<T>(*mut T);
 
-// SAFETY: only ever offset to disjoint parts (see `for_each_chunk`).
+// SAFETY: only ever offset to disjoint parts (see `for_each_span_init`).
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
@@ -187,16 +176,27 @@ mod tests {
         }
     }
 
-    /// The chunks cover the slice in order, the last one shorter.
+    /// The chunks cover the slice in order, the last one shorter; spans do so within each
+    /// image, numbered by image and position.
     #[test]
-    fn chunks_cover_the_slice() {
+    fn chunks_and_spans_cover_the_slice() {
         pool(3).install(|| {
-            let mut v = vec![0usize; 103];
+            let mut v = vec![0.0f32; 103];
             for_each_chunk(&mut v, 10, |i, c| {
                 assert!(c.len() == 10 || (i == 10 && c.len() == 3));
-                c.iter_mut().for_each(|x| *x += i + 1);
+                c.iter_mut().for_each(|x| *x += (i + 1) as f32);
             });
-            assert!(v.iter().enumerate().all(|(j, &x)| x == j / 10 + 1), "{v:?}");
+            assert!(
+                v.iter().enumerate().all(|(j, &x)| x == (j / 10 + 1) as f32),
+                "{v:?}"
+            );
+            let mut v = vec![0.0f32; 4 * 23];
+            for_each_span(&mut v, 23, 5, |b, i, o| {
+                assert!(b < 4 && (o.len() == 5 || (i == 4 && o.len() == 3)));
+                o.iter_mut().for_each(|x| *x += (100 * b + i + 1) as f32);
+            });
+            let want = |j: usize| (100 * (j / 23) + (j % 23) / 5 + 1) as f32;
+            assert!(v.iter().enumerate().all(|(j, &x)| x == want(j)), "{v:?}");
         });
     }
 
