@@ -7,6 +7,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use crate::buffer::{self, Buf};
 use crate::epilogue::{self, Epilogue};
 use crate::packed::{self, PackedGemm, SharedOut};
 use crate::parallel;
@@ -28,10 +29,10 @@ pub(crate) struct Conv1x1 {
     /// Stride (the input is subsampled first).
     pub stride: usize,
     /// Weight `[c_in][c_out]`.
-    pub weight: Vec<f32>,
+    pub weight: Buf,
     /// The weight packed for the AVX-512 and AVX2 kernels (`packed.rs`), when `c_out` is a
     /// multiple of 16.
-    pub packed: Option<Vec<f32>>,
+    pub packed: Option<Buf>,
     /// Bias `[c_out]`.
     pub bias: Vec<f32>,
     /// Fused tail.
@@ -42,7 +43,7 @@ impl Conv1x1 {
     /// Builds from a PyTorch weight `[c_out, c_in, 1, 1]`.
     pub fn new(weight: &[f32], bias: Vec<f32>, c_in: usize, stride: usize, ep: Epilogue) -> Self {
         let c_out = bias.len();
-        let mut w = vec![0.0; c_in * c_out];
+        let mut w = buffer::zeroed(c_in * c_out);
         for o in 0..c_out {
             for i in 0..c_in {
                 w[i * c_out + o] = weight[o * c_in + i];

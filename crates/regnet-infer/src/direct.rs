@@ -10,12 +10,14 @@
 use rayon::prelude::*;
 
 use crate::blocked::blocked_span;
+use crate::buffer::{self, Buf};
 use crate::cache;
 use crate::epilogue::{Act, Epilogue, activate};
 use crate::parallel;
 use crate::patches;
 use crate::simd::SimdLevel;
 use crate::vector::{F32x4, Vf};
+use crate::winograd;
 
 /// A k x k convolution with "same" padding and its BN folded in.
 #[derive(Clone, Debug)]
@@ -36,7 +38,7 @@ pub(crate) struct DirectConv {
     /// Otherwise the weight is `[g][ky][kx][ci][co]` (ci, co within the group).
     pub depthwise: bool,
     /// Packed weight.
-    pub weight: Vec<f32>,
+    pub weight: Buf,
     /// `c_in` zeros: what taps outside the image read.
     pub zeros: Vec<f32>,
     /// Bias `[c_out]`.
@@ -45,7 +47,9 @@ pub(crate) struct DirectConv {
     pub ep: Epilogue,
     /// The weight packed for the im2col path of `patches.rs` (dense convs over few input
     /// channels: the stems).
-    pub patches: Option<Vec<f32>>,
+    pub patches: Option<Buf>,
+    /// The weight transformed for `winograd.rs` (stride-1 3x3 convs with small groups).
+    pub winograd: Option<Buf>,
 }
 
 impl DirectConv {
@@ -59,7 +63,7 @@ impl DirectConv {
         let c_out = bias.len();
         let (cin_g, cout_g) = (c_in / groups, c_out / groups);
         let depthwise = cin_g == 1 && cout_g == 1;
-        let mut w = vec![0.0; weight.len()];
+        let mut w = buffer::zeroed(weight.len());
         for o in 0..c_out {
             let (g, co) = (o / cout_g, o % cout_g);
             for ci in 0..cin_g {
@@ -87,8 +91,10 @@ impl DirectConv {
             bias,
             ep,
             patches: None,
+            winograd: None,
         };
         cv.patches = patches::pack(&cv);
+        cv.winograd = winograd::pack(&cv, weight);
         cv
     }
 
@@ -110,6 +116,11 @@ impl DirectConv {
     ) {
         if let Some(p) = &self.patches
             && patches::run(level, self, p, x, [h, w], out, residual)
+        {
+            return;
+        }
+        if let Some(u) = &self.winograd
+            && winograd::run(level, self, u, x, [h, w], out, residual)
         {
             return;
         }

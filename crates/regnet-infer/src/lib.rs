@@ -27,6 +27,7 @@
 //! ```
 
 mod blocked;
+mod buffer;
 mod cache;
 mod conv1x1;
 mod direct;
@@ -43,6 +44,7 @@ pub mod simd;
 #[cfg(test)]
 mod test_support;
 mod vector;
+mod winograd;
 
 pub use error::InferError;
 pub use net::{CompiledNet, MAX_ACTIVATION_ELEMS, SIMD_ENV};

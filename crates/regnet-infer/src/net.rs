@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use regnet_core::network::Network;
 use regnet_nn::StateDict;
 
+use crate::buffer::{self, Buf};
 use crate::error::InferError;
 use crate::plan::{BlockPlan, Conv, Plan, Residual, Step};
 use crate::pool::global_avg_pool;
@@ -24,16 +25,17 @@ pub const SIMD_ENV: &str = "REGNET_SIMD";
 
 /// Activation buffers, allocated for the largest activation of the last input shape and
 /// reused by every call with that shape.
-#[derive(Debug, Default)]
+/// 64-byte aligned (see `buffer.rs`).
+#[derive(Debug)]
 struct Arena {
     /// `[n, h, w]` they were sized for.
     dims: [usize; 3],
     /// The current activation (block input / output).
-    x: Vec<f32>,
+    x: Buf,
     /// Branch intermediates, projection output, block output.
-    spare: [Vec<f32>; 4],
+    spare: [Buf; 4],
     /// Subsampled input of a strided 1x1 conv.
-    scratch: Vec<f32>,
+    scratch: Buf,
     /// SE gates and pooled features, `[n, c]`.
     gate: Vec<f32>,
 }
@@ -298,6 +300,18 @@ fn check_level(l: SimdLevel) -> Result<SimdLevel, InferError> {
     }
 }
 
+impl Default for Arena {
+    fn default() -> Self {
+        Arena {
+            dims: [0; 3],
+            x: buffer::zeroed(0),
+            spare: std::array::from_fn(|_| buffer::zeroed(0)),
+            scratch: buffer::zeroed(0),
+            gate: Vec::new(),
+        }
+    }
+}
+
 impl Arena {
     /// Makes every buffer large enough for `[n, h, w]` (a no-op for the same shape).
     fn ensure(&mut self, dims: [usize; 3], elems: usize, gate: usize) {
@@ -310,7 +324,7 @@ impl Arena {
             .chain(std::iter::once(&mut self.scratch))
         {
             if b.len() < elems {
-                *b = vec![0.0; elems];
+                *b = buffer::zeroed(elems);
             }
         }
         if self.gate.len() < gate {

@@ -6,6 +6,7 @@
 //! group of 8 or 16 output channels over the span again: RegNetX-400MF's 3->32 stem at 224
 //! ran at 42 GMAC/s at AVX2 and 102 at AVX-512, against 108-240 for the 1x1 convs.
 
+use crate::buffer::Buf;
 use crate::direct::DirectConv;
 use crate::packed::{self, PackedGemm, SharedOut};
 use crate::parallel;
@@ -20,7 +21,7 @@ const MAX_SPAN: usize = 192;
 
 /// The weight of `cv` packed for [`packed::run`], when `cv` is a dense conv over fewer
 /// than [`MAX_C_IN`] input channels whose output channels fill the packed panels.
-pub(crate) fn pack(cv: &DirectConv) -> Option<Vec<f32>> {
+pub(crate) fn pack(cv: &DirectConv) -> Option<Buf> {
     let dense = cv.groups == 1 && !cv.depthwise && cv.c_in < MAX_C_IN;
     // A dense weight `[ky][kx][ci][co]` is already `[k * k * c_in][c_out]`, row `(ky * k +
     // kx) * c_in + ci`: the order in which `gather` lays out a window.

@@ -23,6 +23,8 @@ pub(crate) trait Vf: Copy {
     fn fma(self, b: Self, c: Self) -> Self;
     /// `self + b`.
     fn add(self, b: Self) -> Self;
+    /// `self - b`.
+    fn sub(self, b: Self) -> Self;
     /// `max(self, 0)`.
     fn relu(self) -> Self;
 }
@@ -49,6 +51,10 @@ impl Vf for f32 {
     #[inline(always)]
     fn add(self, b: Self) -> Self {
         self + b
+    }
+    #[inline(always)]
+    fn sub(self, b: Self) -> Self {
+        self - b
     }
     #[inline(always)]
     fn relu(self) -> Self {
@@ -89,6 +95,14 @@ impl Vf for F32x4 {
         let mut r = self.0;
         for i in 0..4 {
             r[i] += b.0[i];
+        }
+        F32x4(r)
+    }
+    #[inline(always)]
+    fn sub(self, b: Self) -> Self {
+        let mut r = self.0;
+        for i in 0..4 {
+            r[i] -= b.0[i];
         }
         F32x4(r)
     }
@@ -135,6 +149,10 @@ mod x86 {
             F32x4(unsafe { _mm_add_ps(self.0, b.0) })
         }
         #[inline(always)]
+        fn sub(self, b: Self) -> Self {
+            F32x4(unsafe { _mm_sub_ps(self.0, b.0) })
+        }
+        #[inline(always)]
         fn relu(self) -> Self {
             F32x4(unsafe { _mm_max_ps(self.0, _mm_setzero_ps()) })
         }
@@ -169,6 +187,10 @@ mod x86 {
             F32x8(unsafe { _mm256_add_ps(self.0, b.0) })
         }
         #[inline(always)]
+        fn sub(self, b: Self) -> Self {
+            F32x8(unsafe { _mm256_sub_ps(self.0, b.0) })
+        }
+        #[inline(always)]
         fn relu(self) -> Self {
             F32x8(unsafe { _mm256_max_ps(self.0, _mm256_setzero_ps()) })
         }
@@ -200,6 +222,10 @@ mod x86 {
         #[inline(always)]
         fn add(self, b: Self) -> Self {
             F32x16(unsafe { _mm512_add_ps(self.0, b.0) })
+        }
+        #[inline(always)]
+        fn sub(self, b: Self) -> Self {
+            F32x16(unsafe { _mm512_sub_ps(self.0, b.0) })
         }
         #[inline(always)]
         fn relu(self) -> Self {
