@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use crate::buffer::Buf;
+use crate::buffer::{self, Buf};
 use crate::cache;
 use crate::direct::act_vec;
 use crate::epilogue::Epilogue;
@@ -37,7 +37,7 @@ fn chunk_rows(c_in: usize) -> usize {
 /// Packs a weight `[c_in][c_out]` (`c_out` a multiple of 16) into panels.
 pub(crate) fn pack(w: &[f32], c_in: usize, c_out: usize) -> Buf {
     assert!(c_out.is_multiple_of(16) && w.len() == c_in * c_out);
-    let mut out = Buf::with_capacity(64, w.len());
+    let mut out = buffer::with_capacity(w.len());
     let mut c0 = 0;
     while c0 < c_out {
         let width = PANEL.min(c_out - c0);

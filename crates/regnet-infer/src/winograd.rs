@@ -84,7 +84,7 @@ pub(crate) fn run(
     let Some(span) = span_fn(level, cin_g, cout_g) else {
         return false;
     };
-    assert!(u.len() == cv.groups * POS * (cv.c_in / cv.groups) * cout_g);
+    assert!(u.len() == cv.groups * POS * cin_g * cout_g);
     let img_len = h * w * cv.c_out;
     let n = out.len() / img_len;
     assert!(out.len() == n * img_len && x.len() >= n * h * w * cv.c_in);
@@ -93,14 +93,13 @@ pub(crate) fn run(
     let threads = rayon::current_num_threads().max(1);
     let rows = (n * tile_rows).div_ceil(threads * 4).clamp(1, tile_rows);
     let span_len = rows * 2 * w * cv.c_out;
-    parallel::for_each_span_init(out, img_len, span_len, Scratch::default, |s, b, i, o| {
+    let scratch = || Scratch::new(cin_g, cout_g);
+    parallel::for_each_span_init(out, img_len, span_len, scratch, |s, b, i, o| {
         let img = &x[b * h * w * cv.c_in..][..h * w * cv.c_in];
         let start = b * img_len + i * span_len;
         let res = residual.map(|r| &r[start..start + o.len()]);
         let r0 = i * rows;
         let r1 = (r0 + rows).min(tile_rows);
-        s.v.resize(POS * MAX_TILES * cv.c_in / cv.groups, 0.0);
-        s.m.resize(POS * MAX_TILES * cout_g, 0.0);
         let job = Job {
             cv,
             u,
@@ -114,11 +113,24 @@ pub(crate) fn run(
     true
 }
 
-/// A thread's transformed inputs and products.
-#[derive(Default)]
+/// A thread's transformed inputs and products (aligned: the products are stored and loaded
+/// as whole vectors) and its current block's window table (see [`window_table`]).
 struct Scratch {
-    v: Vec<f32>,
-    m: Vec<f32>,
+    v: Buf,
+    m: Buf,
+    windows: Vec<[*const f32; POS]>,
+}
+
+impl Scratch {
+    /// Room for a block of [`MAX_TILES`] tiles of groups of `cin_g` input and `cout_g`
+    /// output channels (at most [`MAX_GROUP`] each: see [`pack`]).
+    fn new(cin_g: usize, cout_g: usize) -> Self {
+        Scratch {
+            v: buffer::zeroed(POS * MAX_TILES * cin_g),
+            m: buffer::zeroed(POS * MAX_TILES * cout_g),
+            windows: Vec::with_capacity(MAX_TILES),
+        }
+    }
 }
 
 /// What every block of a task shares.
@@ -203,9 +215,9 @@ fn span_imp<V: Vf, const NB1: usize, const NB2: usize, const NB3: usize>(
     let mut t0 = 0;
     while t0 < nt {
         let bt = per.min(nt - t0);
-        let windows = window_table(job, t0, bt);
+        window_table(job, t0, bt, &mut s.windows);
         for g in 0..cv.groups {
-            transform_inputs::<V>(job, &windows, g, bt, &mut s.v);
+            transform_inputs::<V>(job, &s.windows, g, bt, &mut s.v);
             let mut c = 0;
             while c < cout_g / V::LANES {
                 let nv = (cout_g / V::LANES - c).min(3);
@@ -223,26 +235,25 @@ fn span_imp<V: Vf, const NB1: usize, const NB2: usize, const NB3: usize>(
     }
 }
 
-/// Where tile `t0 + t`'s 16 window pixels read (channel 0): an input pixel, or the zeros
-/// outside the image. `[tile][position]`.
-fn window_table(job: &Job, t0: usize, bt: usize) -> Vec<[*const f32; POS]> {
+/// Fills `table` with where tile `t0 + t`'s 16 window pixels read (channel 0): an input
+/// pixel, or the zeros outside the image. `[tile][position]`.
+fn window_table(job: &Job, t0: usize, bt: usize, table: &mut Vec<[*const f32; POS]>) {
     let (cv, w) = (job.cv, job.w);
     let tw = w.div_ceil(2);
     assert!(job.img.len() == job.h * w * cv.c_in && cv.zeros.len() == cv.c_in);
-    (t0..t0 + bt)
-        .map(|t| {
-            let (ty, tx) = (job.row0 + t / tw, t % tw);
-            std::array::from_fn(|p| {
-                let iy = (2 * ty + p / 4).wrapping_sub(1);
-                let ix = (2 * tx + p % 4).wrapping_sub(1);
-                if iy < job.h && ix < w {
-                    job.img[(iy * w + ix) * cv.c_in..].as_ptr()
-                } else {
-                    cv.zeros.as_ptr()
-                }
-            })
+    table.clear();
+    table.extend((t0..t0 + bt).map(|t| {
+        let (ty, tx) = (job.row0 + t / tw, t % tw);
+        std::array::from_fn(|p| {
+            let iy = (2 * ty + p / 4).wrapping_sub(1);
+            let ix = (2 * tx + p % 4).wrapping_sub(1);
+            if iy < job.h && ix < w {
+                job.img[(iy * w + ix) * cv.c_in..].as_ptr()
+            } else {
+                cv.zeros.as_ptr()
+            }
         })
-        .collect()
+    }));
 }
 
 /// `Bᵀ d B` of group `g`'s channels of every window into `v` (`[position][tile][ci]`,
