@@ -44,6 +44,7 @@ mod plan;
 mod pool;
 mod prefetch;
 pub mod simd;
+mod stem;
 #[cfg(test)]
 mod test_support;
 mod vector;
