@@ -150,7 +150,13 @@ impl Conv1x1 {
     ) {
         let c_out = g.bias.len();
         let panels = c_out.div_ceil(packed::PANEL);
-        let tasks = (2 * threads).min(panels);
+        // Tasks of equal panel counts where the panels allow: 10 panels (320 channels) in
+        // 4 tasks of 2, 3, 2 and 3 left one of 2 threads 6 panels and the other 4.
+        let tasks = if panels.is_multiple_of(threads) && !panels.is_multiple_of(2 * threads) {
+            threads
+        } else {
+            (2 * threads).min(panels)
+        };
         let dst = SharedOut::new(out);
         parallel::for_each(tasks, |t| {
             let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);

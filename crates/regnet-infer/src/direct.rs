@@ -140,10 +140,7 @@ impl DirectConv {
         // of 7); about 4 spans per thread.
         let n = out.len() / (ho * wo * self.c_out);
         let threads = rayon::current_num_threads().max(1);
-        let span = (n * ho * wo)
-            .div_ceil(threads * 4)
-            .next_multiple_of(8)
-            .clamp(8, 192);
+        let span = span_len(n, ho * wo, threads);
         let img_len = ho * wo * self.c_out;
         // An input larger than the L2 is read from further out: see `prefetch_next`.
         let prefetch = std::mem::size_of_val(x) > cache::l2_bytes();
@@ -157,6 +154,29 @@ impl DirectConv {
             }
         });
     }
+}
+
+/// Output pixels per task for `n` images of `pixels` each on `threads` threads: about 4
+/// spans per thread, whole register tiles of 8 pixels, at most 192. Where the images are
+/// few and small (a 14x14 map at batch 1), spans of 8 leave the last thread with one span
+/// more than the others (196 pixels: 7 spans of 32, 4 and 3 per thread); there the spans
+/// split each image evenly into a multiple of `threads` (4 of 49 at 2 threads), their
+/// short last tiles costing less than the wait.
+fn span_len(n: usize, pixels: usize, threads: usize) -> usize {
+    let span = (n * pixels)
+        .div_ceil(threads * 4)
+        .next_multiple_of(8)
+        .clamp(8, 192);
+    let spans = n * pixels.div_ceil(span);
+    if threads == 1 || spans.is_multiple_of(threads) || spans >= 8 * threads {
+        return span;
+    }
+    // Spans per image such that all images' spans are a multiple of the threads.
+    let per_image = (2 * threads).div_ceil(n).max(1);
+    let per_image = (per_image..)
+        .find(|s| (n * s).is_multiple_of(threads))
+        .unwrap_or(per_image);
+    pixels.div_ceil(per_image).max(1)
 }
 
 /// What every pixel block of one span shares.
