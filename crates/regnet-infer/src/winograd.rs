@@ -23,8 +23,9 @@ use crate::vector::{F32x4, Vf};
 /// Transformed positions per tile.
 const POS: usize = 16;
 
-/// Most tiles per block: the scratch of 16-channel groups is then 2 x 24 KiB.
-const MAX_TILES: usize = 24;
+/// Most tiles per block: the scratch of 16-channel groups is then 2 x 16 KiB, next to a
+/// group's 16 KiB of transformed weight in the L1 (24 tiles measured no faster).
+const MAX_TILES: usize = 16;
 
 /// Largest group (input or output channels) run here: the scratch grows with it.
 const MAX_GROUP: usize = 64;
@@ -172,11 +173,14 @@ fn span_fn(level: SimdLevel, cin_g: usize, cout_g: usize) -> Option<SpanFn> {
                 }
             };
         }
-        // Accumulators: about 12 of AVX2's 16 registers, 24 of AVX-512's 32.
-        span_at!(v4_16, "avx512f,avx512vl,avx2,fma", F32x16, 12, 8, 8);
-        span_at!(v4_8, "avx512f,avx512vl,avx2,fma", F32x8, 12, 8, 8);
-        span_at!(v3_8, "avx2,fma", F32x8, 8, 6, 4);
-        span_at!(v3_4, "avx2,fma", F32x4, 8, 6, 4);
+        // Tiles per register block (divisors of MAX_TILES): 8 accumulators or more cover
+        // the FMA latency; at most 24 of AVX-512's 32 registers and 12 of AVX2's 16 (4
+        // tiles of 2 vectors at AVX2 measured faster than 6 on 7x7 maps, whose 16 tiles
+        // then need no padded block).
+        span_at!(v4_16, "avx512f,avx512vl,avx2,fma", F32x16, 8, 8, 8);
+        span_at!(v4_8, "avx512f,avx512vl,avx2,fma", F32x8, 8, 8, 8);
+        span_at!(v3_8, "avx2,fma", F32x8, 8, 4, 4);
+        span_at!(v3_4, "avx2,fma", F32x4, 8, 4, 4);
         let one_vector = cin_g == cout_g && (cout_g == 16 || cout_g == 8);
         match level {
             SimdLevel::Avx512 if one_vector => return None,
@@ -190,7 +194,7 @@ fn span_fn(level: SimdLevel, cin_g: usize, cout_g: usize) -> Option<SpanFn> {
     }
     let _ = (level, cin_g);
     fn portable(j: &Job, nt: usize, o: &mut [f32], r: Option<&[f32]>, s: &mut Scratch) {
-        span_imp::<F32x4, 8, 6, 4>(j, nt, o, r, s)
+        span_imp::<F32x4, 8, 4, 4>(j, nt, o, r, s)
     }
     cout_g.is_multiple_of(4).then_some(portable as SpanFn)
 }
@@ -210,8 +214,10 @@ fn span_imp<V: Vf, const NB1: usize, const NB2: usize, const NB3: usize>(
     let (cin_g, cout_g) = (cv.c_in / cv.groups, cv.c_out / cv.groups);
     assert!(s.v.len() >= POS * MAX_TILES * cin_g && s.m.len() >= POS * MAX_TILES * cout_g);
     assert!(res.is_none_or(|r| r.len() == out.len()));
+    // Blocks of a multiple of 8 tiles where possible: the products run whole register
+    // blocks (padded, see `products`), so 16 + 16 + 1 computes fewer than 11 + 11 + 11.
     let blocks = nt.div_ceil(MAX_TILES);
-    let per = nt.div_ceil(blocks);
+    let per = nt.div_ceil(blocks).next_multiple_of(8).min(MAX_TILES);
     let mut t0 = 0;
     while t0 < nt {
         let bt = per.min(nt - t0);
@@ -267,22 +273,22 @@ fn transform_inputs<V: Vf>(
     v: &mut [f32],
 ) {
     let cin_g = job.cv.c_in / job.cv.groups;
-    assert!(windows.len() == bt && v.len() >= POS * bt * cin_g);
+    assert!(windows.len() == bt && bt <= MAX_TILES && v.len() >= POS * MAX_TILES * cin_g);
     for (t, win) in windows.iter().enumerate() {
         // Each window pointer reads c_in values (an input pixel, or `zeros`), so the
         // group's channels g * cin_g.. are readable; dst's last write is at
-        // (15 * bt + t) * cin_g + cin_g - 1 < v.len() (asserted).
+        // (15 * MAX_TILES + t) * cin_g + cin_g - 1 < v.len() (asserted).
         let src = win.map(|p| p.wrapping_add(g * cin_g));
         let dst = v.as_mut_ptr().wrapping_add(t * cin_g);
         let mut c = 0;
         while c + V::LANES <= cin_g {
             // SAFETY: see above.
-            unsafe { input_vec::<V>(&src, c, dst, bt * cin_g) };
+            unsafe { input_vec::<V>(&src, c, dst, MAX_TILES * cin_g) };
             c += V::LANES;
         }
         while c < cin_g {
             // SAFETY: as above.
-            unsafe { input_vec::<f32>(&src, c, dst, bt * cin_g) };
+            unsafe { input_vec::<f32>(&src, c, dst, MAX_TILES * cin_g) };
             c += 1;
         }
     }
@@ -366,7 +372,10 @@ unsafe fn put_column<V: Vf>(x: [V; 4], j: usize, dst: *mut f32, stride: usize, c
 
 /// The products of every position for output channels `co..co + NV * LANES` of group `g`
 /// (`at = [g, co, bt]`): `m[p][t][co..] = Σ_ci v[p][t][ci] u[g][p][ci][co..]`, `NB` tiles
-/// at a time (then 4, 2, 1).
+/// at a time. The last register block is padded past `bt` (rows of an earlier block, or
+/// zeros, whose products are never read): a short block would run at a fraction of the
+/// FMA rate (its few accumulators wait on the FMA latency). Positions lie [`MAX_TILES`]
+/// rows apart, which `NB` divides.
 #[inline(always)]
 fn products<V: Vf, const NV: usize, const NB: usize>(
     job: &Job,
@@ -374,66 +383,63 @@ fn products<V: Vf, const NV: usize, const NB: usize>(
     v: &[f32],
     m: &mut [f32],
 ) {
+    const { assert!(MAX_TILES.is_multiple_of(NB)) };
     let cv = job.cv;
     let [g, co, bt] = at;
     let (cin_g, cout_g) = (cv.c_in / cv.groups, cv.c_out / cv.groups);
-    assert!(co + NV * V::LANES <= cout_g);
-    assert!(v.len() >= POS * bt * cin_g && m.len() >= POS * bt * cout_g);
+    assert!(co + NV * V::LANES <= cout_g && bt <= MAX_TILES);
+    assert!(v.len() >= POS * MAX_TILES * cin_g && m.len() >= POS * MAX_TILES * cout_g);
     assert!(job.u.len() >= (g + 1) * POS * cin_g * cout_g);
+    let dims = [cin_g, cout_g];
     for p in 0..POS {
         let u = job.u[(g * POS + p) * cin_g * cout_g + co..].as_ptr();
-        let x = v[p * bt * cin_g..].as_ptr();
-        let y = m[p * bt * cout_g + co..].as_mut_ptr();
-        let mut t = 0;
-        // SAFETY (all four): tiles t..t + NB < bt of position p read cin_g values each
-        // from x and write NV vectors each from y; u's rows hold cout_g >= co + NV * LANES
-        // values (asserted above).
-        while t + NB <= bt {
-            unsafe { gemm_tile::<V, NV, NB>(x, u, y, t, [cin_g, cout_g]) };
-            t += NB;
-        }
-        while t + 4 <= bt {
-            unsafe { gemm_tile::<V, NV, 4>(x, u, y, t, [cin_g, cout_g]) };
-            t += 4;
-        }
-        while t + 2 <= bt {
-            unsafe { gemm_tile::<V, NV, 2>(x, u, y, t, [cin_g, cout_g]) };
-            t += 2;
-        }
-        if t < bt {
-            unsafe { gemm_tile::<V, NV, 1>(x, u, y, t, [cin_g, cout_g]) };
+        let x = v[p * MAX_TILES * cin_g..].as_ptr();
+        let y = m[p * MAX_TILES * cout_g + co..].as_mut_ptr();
+        // SAFETY: tiles t..t + NB <= MAX_TILES of position p read cin_g values each from
+        // x and write NV vectors each from y (within v and m: asserted above); u's rows
+        // hold cout_g >= co + NV * LANES values.
+        for t in (0..bt).step_by(NB) {
+            // Groups one vector wide (RegNets' 8 and 16 channels) with the row length
+            // known, so that each tile's values are an offset from one pointer.
+            match cin_g {
+                8 => unsafe { gemm_tile::<V, NV, NB, 8>(x, u, y, t, dims) },
+                16 => unsafe { gemm_tile::<V, NV, NB, 16>(x, u, y, t, dims) },
+                _ => unsafe { gemm_tile::<V, NV, NB, 0>(x, u, y, t, dims) },
+            }
         }
     }
 }
 
 /// `NB` tiles from `t` times `NV` vectors: each broadcast input value feeds `NV` FMAs.
+/// `CI`: `cin_g` where known at compile time, 0 where not.
 ///
 /// # Safety
 /// `x` must hold rows `t..t + NB` of `cin_g` values, `u` `cin_g` rows of `cout_g` values
 /// whose first `NV * LANES` are read, and `y` rows `t..t + NB` of `cout_g` with room for
 /// `NV * LANES` values each.
 #[inline(always)]
-unsafe fn gemm_tile<V: Vf, const NV: usize, const NB: usize>(
+unsafe fn gemm_tile<V: Vf, const NV: usize, const NB: usize, const CI: usize>(
     x: *const f32,
     u: *const f32,
     y: *mut f32,
     t: usize,
     [cin_g, cout_g]: [usize; 2],
 ) {
+    let cin_g = if CI == 0 { cin_g } else { CI };
     let lanes = V::LANES;
     let mut acc = [[V::splat(0.0); NB]; NV];
-    let mut xs = [x; NB];
-    for (q, p) in xs.iter_mut().enumerate() {
-        *p = x.wrapping_add((t + q) * cin_g);
-    }
+    let x = x.wrapping_add(t * cin_g);
     let mut up = u;
     for ci in 0..cin_g {
         let mut wv = [V::splat(0.0); NV];
         for (k, w) in wv.iter_mut().enumerate() {
             *w = unsafe { V::load(up.add(k * lanes)) };
         }
+        // Index loops, as in every kernel here: plain loops inline into the
+        // `#[target_feature]` caller.
+        #[allow(clippy::needless_range_loop)]
         for q in 0..NB {
-            let xv = V::splat(unsafe { *xs[q].add(ci) });
+            let xv = V::splat(unsafe { *x.add(q * cin_g + ci) });
             for k in 0..NV {
                 acc[k][q] = xv.fma(wv[k], acc[k][q]);
             }
@@ -460,13 +466,14 @@ fn transform_outputs<V: Vf>(
     let cv = job.cv;
     let (w, cout_g, lanes) = (job.w, cv.c_out / cv.groups, V::LANES);
     let (tw, rows) = (w.div_ceil(2), out.len() / (w * cv.c_out));
-    assert!(m.len() >= POS * bt * cout_g && cv.bias.len() == cv.c_out);
+    assert!(bt <= MAX_TILES && m.len() >= POS * MAX_TILES * cout_g);
+    assert!(cv.bias.len() == cv.c_out);
     for t in t0..t0 + bt {
         // The tile's top-left pixel, in the task's rows.
         let (y0, x0) = (2 * (t / tw), 2 * (t % tw));
         for c in (0..cout_g).step_by(lanes) {
             let o = g * cout_g + c;
-            // SAFETY: position p of tile t lies at (p * bt + t - t0) * cout_g + c, with
+            // SAFETY: position p of tile t lies at (p * MAX_TILES + t - t0) * cout_g + c, with
             // c + LANES <= cout_g (LANES divides cout_g), below m.len() (asserted);
             // o + LANES <= c_out = bias.len().
             let bias = unsafe { V::load(cv.bias.as_ptr().add(o)) };
@@ -475,10 +482,10 @@ fn transform_outputs<V: Vf>(
             // SAFETY: as above.
             let (c0, c1, c2, c3) = unsafe {
                 (
-                    column_sums::<V>(m, [0, t - t0, bt, cout_g, c]),
-                    column_sums::<V>(m, [1, t - t0, bt, cout_g, c]),
-                    column_sums::<V>(m, [2, t - t0, bt, cout_g, c]),
-                    column_sums::<V>(m, [3, t - t0, bt, cout_g, c]),
+                    column_sums::<V>(m, [0, t - t0, cout_g, c]),
+                    column_sums::<V>(m, [1, t - t0, cout_g, c]),
+                    column_sums::<V>(m, [2, t - t0, cout_g, c]),
+                    column_sums::<V>(m, [3, t - t0, cout_g, c]),
                 )
             };
             let s = [[c0[0], c1[0], c2[0], c3[0]], [c0[1], c1[1], c2[1], c3[1]]];
@@ -502,14 +509,15 @@ fn transform_outputs<V: Vf>(
     }
 }
 
-/// Column `j` of `Aᵀ m` for one tile's products (`[j, tile, bt, cout_g, c]`): `m0 + m1 + m2`
+/// Column `j` of `Aᵀ m` for one tile's products (`[j, tile, cout_g, c]`): `m0 + m1 + m2`
 /// and `m1 - m2 - m3` of the column's rows.
 ///
 /// # Safety
-/// `m` must hold position `4 i + j`'s row `tile` (of `bt`) with `c + LANES <= cout_g`.
+/// `m` must hold position `4 i + j`'s row `tile` (of [`MAX_TILES`]) with
+/// `c + LANES <= cout_g`.
 #[inline(always)]
-unsafe fn column_sums<V: Vf>(m: &[f32], [j, tile, bt, cout_g, c]: [usize; 5]) -> [V; 2] {
-    let at = |i: usize| ((4 * i + j) * bt + tile) * cout_g + c;
+unsafe fn column_sums<V: Vf>(m: &[f32], [j, tile, cout_g, c]: [usize; 4]) -> [V; 2] {
+    let at = |i: usize| ((4 * i + j) * MAX_TILES + tile) * cout_g + c;
     let x = unsafe {
         [
             V::load(m.as_ptr().add(at(0))),
