@@ -150,13 +150,7 @@ impl Conv1x1 {
     ) {
         let c_out = g.bias.len();
         let panels = c_out.div_ceil(packed::PANEL);
-        // Tasks of equal panel counts where the panels allow: 10 panels (320 channels) in
-        // 4 tasks of 2, 3, 2 and 3 left one of 2 threads 6 panels and the other 4.
-        let tasks = if panels.is_multiple_of(threads) && !panels.is_multiple_of(2 * threads) {
-            threads
-        } else {
-            (2 * threads).min(panels)
-        };
+        let tasks = panel_tasks(panels, threads);
         let dst = SharedOut::new(out);
         parallel::for_each(tasks, |t| {
             let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
@@ -242,4 +236,45 @@ fn subsample<'a>(
             }
         });
     &scratch[..len]
+}
+
+/// Tasks for `panels` panels on `threads` threads: two per thread, or one where only that
+/// gives every task the same number of panels (10 panels, 320 channels, in 4 tasks of 2, 3,
+/// 2 and 3 left one of 2 threads 6 panels and the other 4).
+fn panel_tasks(panels: usize, threads: usize) -> usize {
+    if panels.is_multiple_of(threads) && !panels.is_multiple_of(2 * threads) {
+        threads
+    } else {
+        (2 * threads).min(panels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panel_tasks;
+
+    /// Equal panel counts per thread wherever the panels divide evenly between the threads.
+    #[test]
+    fn threads_get_equal_panel_counts_where_possible() {
+        for threads in 1..=8 {
+            for panels in 1..=48 {
+                let tasks = panel_tasks(panels, threads);
+                assert!((1..=panels).contains(&tasks));
+                // Tasks are claimed in turn: thread i of `threads` gets tasks i, i + threads...
+                let share = |i: usize| {
+                    (i..tasks)
+                        .step_by(threads)
+                        .map(|t| panels * (t + 1) / tasks - panels * t / tasks)
+                        .sum::<usize>()
+                };
+                if panels.is_multiple_of(threads) {
+                    let shares: Vec<usize> = (0..threads).map(share).collect();
+                    assert!(
+                        shares.iter().all(|&s| s == panels / threads),
+                        "{panels} panels on {threads} threads: {shares:?}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -157,26 +157,26 @@ impl DirectConv {
 }
 
 /// Output pixels per task for `n` images of `pixels` each on `threads` threads: about 4
-/// spans per thread, whole register tiles of 8 pixels, at most 192. Where the images are
-/// few and small (a 14x14 map at batch 1), spans of 8 leave the last thread with one span
-/// more than the others (196 pixels: 7 spans of 32, 4 and 3 per thread); there the spans
-/// split each image evenly into a multiple of `threads` (4 of 49 at 2 threads), their
-/// short last tiles costing less than the wait.
+/// spans per thread, whole register tiles of 8 pixels, at most 192. Where that leaves few
+/// spans (a 14x14 map at batch 1: 7 spans of 32, 4 for one thread and 3 for the other),
+/// the span length instead minimises the largest thread's share (4 spans of 49), the short
+/// last tiles costing less than the wait.
 fn span_len(n: usize, pixels: usize, threads: usize) -> usize {
     let span = (n * pixels)
         .div_ceil(threads * 4)
         .next_multiple_of(8)
         .clamp(8, 192);
-    let spans = n * pixels.div_ceil(span);
-    if threads == 1 || spans.is_multiple_of(threads) || spans >= 8 * threads {
+    let spans = |span: usize| n * pixels.div_ceil(span);
+    if threads == 1 || spans(span) >= 8 * threads {
         return span;
     }
-    // Spans per image such that all images' spans are a multiple of the threads.
-    let per_image = (2 * threads).div_ceil(n).max(1);
-    let per_image = (per_image..)
-        .find(|s| (n * s).is_multiple_of(threads))
-        .unwrap_or(per_image);
-    pixels.div_ceil(per_image).max(1)
+    // The largest share, spans being claimed in turn; then the longer span.
+    let share = |span: usize| spans(span).div_ceil(threads) * span.min(pixels);
+    let candidates = (1..=4 * threads).map(|per_image| pixels.div_ceil(per_image));
+    candidates
+        .chain([span])
+        .min_by_key(|&s| (share(s), usize::MAX - s))
+        .unwrap_or(span)
 }
 
 /// What every pixel block of one span shares.
@@ -512,4 +512,31 @@ fn dw_vec<V: Vf>(
         }
     }
     store::<V, 1>(cv.ep, &[acc], ox * c + c0, c, out, res);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::span_len;
+
+    /// Spans are whole tiles of 8 where there are plenty; a few small images split so that
+    /// no thread is left a span more than the others where an even split exists.
+    #[test]
+    fn small_maps_split_evenly_between_threads() {
+        assert_eq!(span_len(8, 49, 2), 56);
+        assert_eq!(span_len(1, 112 * 112, 2), 192);
+        assert_eq!(span_len(1, 196, 1), 56);
+        assert_eq!(span_len(1, 196, 2), 98);
+        for (n, pixels) in [(1, 196), (1, 49), (2, 49), (3, 49), (1, 784), (1, 13)] {
+            for threads in 2..=4 {
+                let span = span_len(n, pixels, threads);
+                let spans = n * pixels.div_ceil(span);
+                let largest = spans.div_ceil(threads) * span.min(pixels);
+                let ideal = (n * pixels).div_ceil(threads);
+                assert!(
+                    largest <= ideal + ideal / 4 + 1,
+                    "{n} x {pixels} pixels on {threads} threads: {spans} spans of {span}"
+                );
+            }
+        }
+    }
 }
