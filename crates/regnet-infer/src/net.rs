@@ -468,7 +468,7 @@ impl CompiledNet {
                     let buf = if src == 1 { &mut *t0 } else { &mut *t1 };
                     let hw = cur.h * cur.w;
                     se.gates(level, buf, n, hw, &mut a.gate);
-                    se.apply(buf, n, hw, &a.gate);
+                    se.apply(level, buf, n, hw, &a.gate);
                 }
             }
         }

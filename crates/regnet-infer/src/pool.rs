@@ -134,22 +134,41 @@ impl SqueezeExcite {
     }
 
     /// Multiplies `x` (`[n, hw, c]`) by the gates in place.
-    pub fn apply(&self, x: &mut [f32], n: usize, hw: usize, gate: &[f32]) {
+    pub fn apply(&self, level: SimdLevel, x: &mut [f32], n: usize, hw: usize, gate: &[f32]) {
         let c = self.c;
+        let per = hw.div_ceil(8).max(1);
         x[..n * hw * c]
-            .par_chunks_mut(c * hw.div_ceil(8).max(1))
+            .par_chunks_mut(c * per)
             .enumerate()
             .for_each(|(i, chunk)| {
-                let first_px = i * hw.div_ceil(8).max(1);
-                for (j, px) in chunk.chunks_exact_mut(c).enumerate() {
+                let first_px = i * per;
+                // A chunk of `per` pixels may straddle samples of `hw`: split where the
+                // sample changes.
+                let mut j = 0;
+                while j < chunk.len() / c {
                     let b = (first_px + j) / hw;
-                    for (v, g) in px.iter_mut().zip(&gate[b * c..][..c]) {
-                        *v *= g;
-                    }
+                    let end = ((b + 1) * hw - first_px).min(chunk.len() / c);
+                    scale_pixels(level, &mut chunk[j * c..end * c], &gate[b * c..][..c]);
+                    j = end;
                 }
             });
     }
 }
+
+/// Multiplies every pixel of `x` (`[pixels, c]`) by `g` (`[c]`).
+#[inline(always)]
+fn scale_pixels_imp(x: &mut [f32], g: &[f32]) {
+    for px in x.chunks_exact_mut(g.len()) {
+        for (v, s) in px.iter_mut().zip(g) {
+            *v *= s;
+        }
+    }
+}
+
+multiversion!(
+    /// See `scale_pixels_imp` (the baseline's 4 lanes otherwise).
+    fn scale_pixels(x: &mut [f32], g: &[f32]) => scale_pixels_imp
+);
 
 /// The two FCs of `se` on one sample's pooled features `g`, replaced by its gates.
 #[inline(always)]
