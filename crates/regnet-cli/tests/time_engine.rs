@@ -106,3 +106,21 @@ fn train_step_times_the_configured_optimizer() {
     assert_eq!(timed(&["OPTIM.OPTIMIZER", "adamw"]), "adamw");
     assert_eq!(timed(&["OPTIM.OPTIMIZER", "adam"]), "adam");
 }
+
+#[test]
+fn per_layer_times_on_request() {
+    let v = time_json(&["--layers"], None);
+    let layers = v["layers"].as_array().expect("a layers array");
+    let stem = layers
+        .iter()
+        .find(|l| l["layer"] == "conv 3x3 3->32 /2 at 32x32")
+        .expect("the stem conv");
+    // Batch 1, one timed iteration: the stem ran once, 16 x 16 x 32 outputs of 27 MACs.
+    assert_eq!(stem["calls"], 1);
+    assert_eq!(stem["macs"], 16 * 16 * 32 * 27);
+    assert!(layers.iter().all(|l| l["seconds"].as_f64().unwrap() > 0.0));
+    assert!(v.get("layers").is_some() && time_json(&[], None).get("layers").is_none());
+    let mut args = ARGS.to_vec();
+    args.extend(["--layers", "--engine", "burn"]);
+    assert!(fails(&args).contains("--layers"));
+}

@@ -43,6 +43,7 @@ mod patches;
 mod plan;
 mod pool;
 mod prefetch;
+mod profile;
 pub mod simd;
 mod stem;
 #[cfg(test)]
@@ -52,4 +53,5 @@ mod winograd;
 
 pub use error::InferError;
 pub use net::{CompiledNet, MAX_ACTIVATION_ELEMS, SIMD_ENV};
+pub use profile::LayerTime;
 pub use simd::SimdLevel;

@@ -10,6 +10,7 @@ use crate::buffer::{self, Buf};
 use crate::error::InferError;
 use crate::plan::{BlockPlan, Conv, Plan, Residual, Step};
 use crate::pool::global_avg_pool;
+use crate::profile::{LayerTime, Profile};
 use crate::simd::SimdLevel;
 
 /// Most elements of one activation buffer (1 GiB of f32): larger inputs are refused before
@@ -48,6 +49,8 @@ pub struct CompiledNet {
     arena: Arena,
     /// The one-image arena of the leading blocks of a batch (see `split`).
     front: Arena,
+    /// Per-layer times, when turned on ([`CompiledNet::profile_layers`]).
+    profile: Option<Profile>,
 }
 
 /// Where an activation is: its spatial size and channels.
@@ -76,6 +79,7 @@ impl CompiledNet {
             level,
             arena: Arena::default(),
             front: Arena::default(),
+            profile: None,
         })
     }
 
@@ -88,6 +92,18 @@ impl CompiledNet {
     pub fn set_level(&mut self, level: SimdLevel) -> Result<(), InferError> {
         self.level = check_level(level)?;
         Ok(())
+    }
+
+    /// Turns per-layer timing on (clearing the times so far) or off. Each layer's call then
+    /// reads the clock and takes a lock: for profiling, not for serving.
+    pub fn profile_layers(&mut self, on: bool) {
+        self.profile = on.then(Profile::default);
+    }
+
+    /// The per-layer times since [`CompiledNet::profile_layers`] turned them on, slowest
+    /// first (empty when off).
+    pub fn layer_times(&self) -> Vec<LayerTime> {
+        self.profile.as_ref().map_or_else(Vec::new, Profile::layers)
     }
 
     /// Number of classes.
@@ -358,8 +374,8 @@ impl CompiledNet {
         let p = &self.plan;
         let out = conv_shape(&p.stem, s);
         let len = n * out.h * out.w * out.c;
-        p.stem.run(
-            self.level,
+        self.conv(
+            &p.stem,
             &a.x,
             [n, s.h, s.w],
             &mut a.scratch,
@@ -378,6 +394,32 @@ impl CompiledNet {
         s
     }
 
+    /// Runs `cv` on `x` (`[n, h, w, c_in]` = `dims`) into `out` (see `Conv::run`), timed
+    /// when profiling.
+    fn conv(
+        &self,
+        cv: &Conv,
+        x: &[f32],
+        dims: [usize; 3],
+        scratch: &mut [f32],
+        out: &mut [f32],
+        residual: Option<&[f32]>,
+    ) {
+        let macs = cv.macs(out.len());
+        let label = || cv.label([dims[1], dims[2]]);
+        self.timed(label, macs, || {
+            cv.run(self.level, x, dims, scratch, out, residual)
+        });
+    }
+
+    /// `f()`, its time added to layer `label()` when profiling.
+    fn timed(&self, label: impl FnOnce() -> String, macs: u64, f: impl FnOnce()) {
+        match &self.profile {
+            Some(p) => p.time(label, macs, f),
+            None => f(),
+        }
+    }
+
     /// Blocks `range`, from `a.x` back into `a.x`.
     fn run_blocks(&self, a: &mut Arena, n: usize, mut s: Shape, range: Range<usize>) -> Shape {
         for b in &self.plan.blocks[range] {
@@ -392,8 +434,8 @@ impl CompiledNet {
         if let Some(cv) = &p.head_conv {
             let out = conv_shape(cv, s);
             let len = n * out.h * out.w * out.c;
-            cv.run(
-                level,
+            self.conv(
+                cv,
                 &a.x,
                 [n, s.h, s.w],
                 &mut a.scratch,
@@ -403,9 +445,16 @@ impl CompiledNet {
             std::mem::swap(&mut a.x, &mut a.spare[3]);
             s = out;
         }
-        global_avg_pool(level, &a.x, n, s.h * s.w, s.c, &mut a.gate);
         let mut logits = vec![0.0; n * p.fc.c_out];
-        p.fc.gemm_rows(level, &a.gate[..n * s.c], &mut logits, None);
+        let macs = (n * s.c * p.fc.c_out) as u64;
+        self.timed(
+            || format!("pool + fc {}->{} at {}x{}", s.c, p.fc.c_out, s.h, s.w),
+            macs,
+            || {
+                global_avg_pool(level, &a.x, n, s.h * s.w, s.c, &mut a.gate);
+                p.fc.gemm_rows(level, &a.gate[..n * s.c], &mut logits, None);
+            },
+        );
         logits
     }
 
@@ -420,14 +469,7 @@ impl CompiledNet {
             Residual::Projection(cv) => {
                 let (h, w) = cv.out_hw(s.h, s.w);
                 let len = n * h * w * cv.c_out();
-                cv.run(
-                    level,
-                    x,
-                    [n, s.h, s.w],
-                    &mut a.scratch,
-                    &mut proj[..len],
-                    None,
-                );
+                self.conv(cv, x, [n, s.h, s.w], &mut a.scratch, &mut proj[..len], None);
                 Some(&proj[..len])
             }
         };
@@ -449,8 +491,8 @@ impl CompiledNet {
                     };
                     let (input, output) = pick(x, t0, t1, out, src, dst);
                     let res = if i == last { residual } else { None };
-                    cv.run(
-                        level,
+                    self.conv(
+                        cv,
                         input,
                         [n, cur.h, cur.w],
                         &mut a.scratch,
@@ -467,8 +509,15 @@ impl CompiledNet {
                 Step::Se(se) => {
                     let buf = if src == 1 { &mut *t0 } else { &mut *t1 };
                     let hw = cur.h * cur.w;
-                    se.gates(level, buf, n, hw, &mut a.gate);
-                    se.apply(level, buf, n, hw, &a.gate);
+                    let gate = &mut a.gate;
+                    self.timed(
+                        || format!("se {} at {}x{}", cur.c, cur.h, cur.w),
+                        0,
+                        || {
+                            se.gates(level, buf, n, hw, gate);
+                            se.apply(level, buf, n, hw, gate);
+                        },
+                    );
                 }
             }
         }

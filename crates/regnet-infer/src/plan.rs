@@ -39,6 +39,35 @@ impl Conv {
         }
     }
 
+    /// What it computes on an `h` x `w` input, for per-layer times: `conv 3x3 32->32 g2 /2
+    /// at 112x112`.
+    pub fn label(&self, [h, w]: [usize; 2]) -> String {
+        let (k, c_in, c_out, groups, stride) = match self {
+            Conv::Pointwise(c) => (1, c.c_in, c.c_out, 1, c.stride),
+            Conv::Direct(c) => (c.k, c.c_in, c.c_out, c.groups, c.stride),
+        };
+        let g = if groups > 1 {
+            format!(" g{groups}")
+        } else {
+            String::new()
+        };
+        let s = if stride > 1 {
+            format!(" /{stride}")
+        } else {
+            String::new()
+        };
+        format!("conv {k}x{k} {c_in}->{c_out}{g}{s} at {h}x{w}")
+    }
+
+    /// Multiply-adds of a call whose output holds `out_len` values.
+    pub fn macs(&self, out_len: usize) -> u64 {
+        let per_output = match self {
+            Conv::Pointwise(c) => c.c_in,
+            Conv::Direct(c) => c.k * c.k * c.c_in / c.groups,
+        };
+        (out_len * per_output) as u64
+    }
+
     /// Runs on `x` (`[n, h, w, c_in]`) into `out`, with the fused epilogue.
     pub fn run(
         &self,

@@ -38,6 +38,10 @@ pub struct Args {
     /// Forward engine: `compiled` (regnet-infer, CPU only; the default on the CPU) or `burn`.
     #[arg(long)]
     engine: Option<String>,
+    /// Also print the compiled forward's time per layer (summed by what a layer computes,
+    /// over the timed iterations; the timer adds a little to each layer).
+    #[arg(long)]
+    layers: bool,
 }
 
 /// The forward engine `regnet time` uses: compiled on the CPU unless told otherwise.
@@ -50,12 +54,21 @@ fn engine(args: &Args) -> Result<&'static str> {
     }
 }
 
-/// Eval forward time of the compiled engine on random input; also returns its SIMD level.
+/// What `time_compiled` measured: the forward times, the SIMD level and, if asked for, the
+/// per-layer times.
+struct Compiled {
+    times: Times,
+    simd: String,
+    layers: Vec<regnet_infer::LayerTime>,
+}
+
+/// Eval forward time of the compiled engine on random input.
 fn time_compiled(
     spec: &regnet_core::spec::NetSpec,
     model: &Model,
     [batch, size, warmup, iters]: [usize; 4],
-) -> Result<(Times, String)> {
+    layers: bool,
+) -> Result<Compiled> {
     let net = regnet_core::network::Network::from_spec(spec)?;
     let sd = model.to_state_dict();
     let mut compiled = regnet_infer::CompiledNet::compile(&net, &sd, BnSettings::default().eps)?;
@@ -68,6 +81,9 @@ fn time_compiled(
     let input = regnet_nn::conv::from_tensor(x).data;
     let mut times = Times::default();
     for i in 0..warmup + iters {
+        if i == warmup && layers {
+            compiled.profile_layers(true);
+        }
         let t = std::time::Instant::now();
         let y = compiled.forward(&input, shape)?;
         std::hint::black_box(y);
@@ -75,7 +91,36 @@ fn time_compiled(
             times.seconds.push(t.elapsed().as_secs_f64());
         }
     }
-    Ok((times, compiled.level().to_string()))
+    Ok(Compiled {
+        times,
+        simd: compiled.level().to_string(),
+        layers: compiled.layer_times(),
+    })
+}
+
+/// The per-layer table: per forward, share of the layers' time, multiply-add rate.
+fn print_layers(layers: &[regnet_infer::LayerTime], iters: usize, forward: f64) {
+    let total: f64 = layers.iter().map(|l| l.seconds).sum();
+    println!("per layer (ms per forward, share, GMAC/s, calls per forward, layer):");
+    for l in layers {
+        let rate = if l.macs > 0 {
+            format!("{:7.1}", l.macs as f64 / l.seconds / 1e9)
+        } else {
+            format!("{:>7}", "-")
+        };
+        println!(
+            "{:9.3} {:5.1}% {rate} {:4} {}",
+            l.seconds / iters as f64 * 1e3,
+            100.0 * l.seconds / total,
+            l.calls.div_ceil(iters),
+            l.layer
+        );
+    }
+    println!(
+        "{:9.3} layers, {:.3} other (input layout, arena, threads) per forward",
+        total / iters as f64 * 1e3,
+        (forward - total / iters as f64).max(0.0) * 1e3
+    );
 }
 
 /// Runs `regnet time`.
@@ -90,12 +135,19 @@ pub fn run(args: Args) -> Result<()> {
     let test_size = args.im_size.unwrap_or(cfg.test.im_size);
     let model = Model::init(&spec, 0, false, &dev)?;
     let engine = engine(&args)?;
-    let (fw, simd) = if engine == "compiled" {
-        time_compiled(&spec, &model, [test_batch, test_size, warmup, iters])?
+    if args.layers && engine != "compiled" {
+        return Err(anyhow!(
+            "--layers times the compiled engine only, not {engine}"
+        ));
+    }
+    let (fw, simd, layers) = if engine == "compiled" {
+        let dims = [test_batch, test_size, warmup, iters];
+        let c = time_compiled(&spec, &model, dims, args.layers)?;
+        (c.times, c.simd, c.layers)
     } else {
         let t = time_forward(&model, test_batch, test_size, warmup, iters);
         // burn dispatches its own kernels (and gemm's) at run time; no level to report.
-        (t, "n/a".to_string())
+        (t, "n/a".to_string(), Vec::new())
     };
     let train = if args.forward_only {
         None
@@ -120,6 +172,19 @@ pub fn run(args: Args) -> Result<()> {
             "engine": engine,
             "simd_level": simd,
         });
+        if args.layers {
+            out["layers"] = json!(
+                layers
+                    .iter()
+                    .map(|l| json!({
+                        "layer": l.layer,
+                        "calls": l.calls,
+                        "seconds": l.seconds,
+                        "macs": l.macs,
+                    }))
+                    .collect::<Vec<_>>()
+            );
+        }
         if let Some((b, s, t)) = &train {
             out["train_step_time"] = json!(t.median());
             out["train_step_times"] = json!(t.seconds);
@@ -134,6 +199,9 @@ pub fn run(args: Args) -> Result<()> {
             fw.median() * 1e3,
             fw.mean() * 1e3
         );
+        if args.layers {
+            print_layers(&layers, iters, fw.mean());
+        }
         if let Some((b, s, t)) = train {
             println!(
                 "train step (fw+bw+{optimizer}), batch {b} at {s}: median {:.1} ms, mean {:.1} ms",
