@@ -11,7 +11,7 @@ use crate::error::InferError;
 use crate::plan::{BlockPlan, Conv, Plan, Residual, Step};
 use crate::pool::global_avg_pool;
 use crate::profile::{LayerTime, Profile};
-use crate::simd::SimdLevel;
+use crate::simd::{SimdLevel, multiversion};
 
 /// Most elements of one activation buffer (1 GiB of f32): larger inputs are refused before
 /// anything is allocated.
@@ -152,7 +152,7 @@ impl CompiledNet {
         let s = if split > 0 {
             self.run_front(a, front, input, s, split)
         } else {
-            nchw_to_nhwc(input, [n, s.c, s.h, s.w], &mut a.x);
+            self.to_nhwc(input, [n, s.c, s.h, s.w], &mut a.x);
             self.run_stem(a, n, s)
         };
         let s = self.run_blocks(a, n, s, split..self.plan.blocks.len());
@@ -201,11 +201,20 @@ impl CompiledNet {
         let per_in = s.c * s.h * s.w;
         let mut out = s;
         for (b, img) in input.chunks_exact(per_in).enumerate() {
-            nchw_to_nhwc(img, [1, s.c, s.h, s.w], &mut front.x);
+            self.to_nhwc(img, [1, s.c, s.h, s.w], &mut front.x);
             out = self.run_stem(front, 1, s);
             out = self.run_blocks(front, 1, out, 0..split);
             let per = out.h * out.w * out.c;
-            a.x[b * per..][..per].copy_from_slice(&front.x[..per]);
+            self.timed(
+                || {
+                    format!(
+                        "copy {}x{}x{} out of the one-image front",
+                        out.h, out.w, out.c
+                    )
+                },
+                0,
+                || a.x[b * per..][..per].copy_from_slice(&front.x[..per]),
+            );
         }
         out
     }
@@ -351,7 +360,7 @@ impl Arena {
 
 /// NCHW `input` into NHWC `out`: per output row, each channel's input row (read in order)
 /// scattered with stride `c` (a gather per value ran scalar with bounds checks).
-fn nchw_to_nhwc(input: &[f32], [_, c, h, w]: [usize; 4], out: &mut [f32]) {
+fn nchw_to_nhwc(level: SimdLevel, input: &[f32], [_, c, h, w]: [usize; 4], out: &mut [f32]) {
     let plane = h * w;
     out[..input.len()]
         .par_chunks_mut(w * c)
@@ -359,14 +368,34 @@ fn nchw_to_nhwc(input: &[f32], [_, c, h, w]: [usize; 4], out: &mut [f32]) {
         .for_each(|(r, row)| {
             let (b, y) = (r / h, r % h);
             let img = &input[b * c * plane..][..c * plane];
+            let src = |ch: usize| &img[ch * plane + y * w..][..w];
+            if c == 3 {
+                interleave3(level, row, src(0), src(1), src(2));
+                return;
+            }
             for ch in 0..c {
-                let src = &img[ch * plane + y * w..][..w];
-                for (d, v) in row[ch..].iter_mut().step_by(c).zip(src) {
+                for (d, v) in row[ch..].iter_mut().step_by(c).zip(src(ch)) {
                     *d = *v;
                 }
             }
         });
 }
+
+/// `row` = `a0 b0 c0 a1 b1 c1 ...`: an image row of 3 channels, interleaved in vectors (a
+/// value at a time, strided, was most of the input layout's time).
+#[inline(always)]
+fn interleave3_imp(row: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+    for (((px, a), b), c) in row.chunks_exact_mut(3).zip(a).zip(b).zip(c) {
+        px[0] = *a;
+        px[1] = *b;
+        px[2] = *c;
+    }
+}
+
+multiversion!(
+    /// See `interleave3_imp`.
+    fn interleave3(row: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) => interleave3_imp
+);
 
 impl CompiledNet {
     /// The stem conv and pool, from the NHWC input in `a.x` back into `a.x`.
@@ -418,6 +447,13 @@ impl CompiledNet {
             Some(p) => p.time(label, macs, f),
             None => f(),
         }
+    }
+
+    /// The NCHW input `x` of `shape` into NHWC `out`, timed when profiling.
+    fn to_nhwc(&self, x: &[f32], shape: [usize; 4], out: &mut [f32]) {
+        let [_, c, h, w] = shape;
+        let label = || format!("input NCHW -> NHWC {c}x{h}x{w}");
+        self.timed(label, 0, || nchw_to_nhwc(self.level, x, shape, out));
     }
 
     /// Blocks `range`, from `a.x` back into `a.x`.

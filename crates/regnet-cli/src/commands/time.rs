@@ -117,7 +117,7 @@ fn print_layers(layers: &[regnet_infer::LayerTime], iters: usize, forward: f64) 
         );
     }
     println!(
-        "{:9.3} layers, {:.3} other (input layout, arena, threads) per forward",
+        "{:9.3} layers, {:.3} other (thread hand-offs, arena) per forward",
         total / iters as f64 * 1e3,
         (forward - total / iters as f64).max(0.0) * 1e3
     );
