@@ -388,6 +388,12 @@ mod tests {
             (49, 64, 176),
             (13, 160, 144),
             (1100, 16, 32),
+            // Classifiers of 1000 and 100 classes at batches 1, 8 and 9: the padded packed
+            // weight at few rows without a residual, `gemm` otherwise.
+            (1, 72, 1000),
+            (8, 40, 100),
+            (9, 19, 1000),
+            (65, 24, 100),
             // Two and a bit chunks of rows, however large this machine's L2.
             (2 * super::chunk_rows(1100) + 5, 1100, 32),
         ] {
@@ -398,6 +404,7 @@ mod tests {
                 let res: Vec<f32> = (0..m * c_out).map(|i| val(i, 4)).collect();
                 let conv = Conv1x1::new(&w, bias.clone(), c_in, 1, ep);
                 assert_eq!(conv.packed.is_some(), c_out % 16 == 0);
+                assert_eq!(conv.padded.is_some(), c_out % 16 != 0 && c_out >= 64);
                 let residual = ep.residual.then_some(&res[..]);
                 let want: Vec<f32> = (0..m * c_out)
                     .map(|j| {
@@ -416,6 +423,12 @@ mod tests {
                         );
                     }
                     cases += 1;
+                    if conv.padded.is_some() && m <= 64 && residual.is_none() {
+                        let mut again = vec![f32::NAN; m * c_out];
+                        let ran = conv.few_rows(level, &src, &mut again, None);
+                        assert_eq!(ran, super::has_kernel(level), "{level}");
+                        assert!(!ran || again == got, "{m}x{c_in}x{c_out} at {level}");
+                    }
                     if let Some(p) = &conv.packed {
                         check_packed_kernel(level, (p, &bias, c_in, ep), &src, residual, &want);
                     }
