@@ -12,14 +12,16 @@
 //!   register-blocked over pixels and the output channels of one or several groups, or, at
 //!   stride 1 with groups of up to 64 channels, Winograd's F(2x2, 3x3) (2.25x fewer
 //!   multiply-adds); a stem over few input channels gathers its windows a span at a time for
-//!   the packed GEMM;
+//!   the packed GEMM, except that the 3-channel image stems read whole register tiles of
+//!   windows straight from the image;
 //! - the leading blocks of a batch whose activations are large run one image at a time,
 //!   so that their activations stay in the caches;
 //! - weights packed once, buffers allocated once per input shape and reused, all of them
 //!   aligned to cache lines;
 //! - kernels compiled for AVX-512, AVX2+FMA and portable code in one binary, chosen at run
 //!   time ([`SimdLevel`], `REGNET_SIMD`); rows and tiles shared by rayon's threads, claimed
-//!   from a counter, the caller spinning (not parking) for the last ones.
+//!   from a counter, the caller spinning (not parking) for the last ones;
+//! - per-layer times on request ([`CompiledNet::profile_layers`], `regnet time --layers`).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
