@@ -359,7 +359,8 @@ impl Arena {
 }
 
 /// NCHW `input` into NHWC `out`: per output row, each channel's input row (read in order)
-/// scattered with stride `c` (a gather per value ran scalar with bounds checks).
+/// scattered with stride `c` (a gather per value ran scalar with bounds checks); 3-channel
+/// rows (images) interleaved in vectors ([`interleave3`]).
 fn nchw_to_nhwc(level: SimdLevel, input: &[f32], [_, c, h, w]: [usize; 4], out: &mut [f32]) {
     let plane = h * w;
     out[..input.len()]

@@ -123,6 +123,23 @@ fn print_layers(layers: &[regnet_infer::LayerTime], iters: usize, forward: f64) 
     );
 }
 
+/// What `regnet time` measured, for printing.
+struct Report<'a> {
+    engine: &'static str,
+    simd: String,
+    device: &'a str,
+    /// Forward times, batch and image size.
+    fw: (Times, usize, usize),
+    /// Per-layer times, when asked for.
+    layers: Option<Vec<regnet_infer::LayerTime>>,
+    /// Training-step times, batch and image size, unless `--forward-only`.
+    train: Option<(Times, usize, usize)>,
+    /// The optimizer of the config (OPTIM.OPTIMIZER), the one timed.
+    optimizer: &'static str,
+    warmup: usize,
+    iters: usize,
+}
+
 /// Runs `regnet time`.
 pub fn run(args: Args) -> Result<()> {
     let cfg = args.model.config()?;
@@ -154,61 +171,83 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         let batch = args.batch.unwrap_or(cfg.train.batch_size / gpus).max(1);
         let size = args.im_size.unwrap_or(cfg.train.im_size);
-        Some((
-            batch,
-            size,
-            time_train_step(&cfg, &spec, &dev, [batch, size], warmup, iters)?,
-        ))
+        let t = time_train_step(&cfg, &spec, &dev, [batch, size], warmup, iters)?;
+        Some((t, batch, size))
     };
-    // The optimizer of the config (OPTIM.OPTIMIZER) is the one timed.
-    let optimizer = cfg.optim.optimizer.name();
+    let report = Report {
+        engine,
+        simd,
+        device: &args.device,
+        fw: (fw, test_batch, test_size),
+        layers: args.layers.then_some(layers),
+        train,
+        optimizer: cfg.optim.optimizer.name(),
+        warmup,
+        iters,
+    };
     if args.json {
-        let mut out = json!({
-            "test_fw_time": fw.median(),
-            "test_fw_times": fw.seconds,
-            "test_batch_size": test_batch,
-            "test_im_size": test_size,
-            "device": args.device,
-            "engine": engine,
-            "simd_level": simd,
-        });
-        if args.layers {
-            out["layers"] = json!(
-                layers
-                    .iter()
-                    .map(|l| json!({
-                        "layer": l.layer,
-                        "calls": l.calls,
-                        "seconds": l.seconds,
-                        "macs": l.macs,
-                    }))
-                    .collect::<Vec<_>>()
-            );
-        }
-        if let Some((b, s, t)) = &train {
-            out["train_step_time"] = json!(t.median());
-            out["train_step_times"] = json!(t.seconds);
-            out["train_batch_size"] = json!(b);
-            out["train_im_size"] = json!(s);
-            out["train_optimizer"] = json!(optimizer);
-        }
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        print_json(&report)
     } else {
-        println!(
-            "test forward ({engine}, {simd}), batch {test_batch} at {test_size}: median {:.1} ms, mean {:.1} ms ({iters} iterations after {warmup})",
-            fw.median() * 1e3,
-            fw.mean() * 1e3
-        );
-        if args.layers {
-            print_layers(&layers, iters, fw.mean());
-        }
-        if let Some((b, s, t)) = train {
-            println!(
-                "train step (fw+bw+{optimizer}), batch {b} at {s}: median {:.1} ms, mean {:.1} ms",
-                t.median() * 1e3,
-                t.mean() * 1e3
-            );
-        }
+        print_text(&report);
+        Ok(())
     }
+}
+
+/// The report as pycls-style JSON keys.
+fn print_json(r: &Report) -> Result<()> {
+    let (fw, batch, size) = &r.fw;
+    let mut out = json!({
+        "test_fw_time": fw.median(),
+        "test_fw_times": fw.seconds,
+        "test_batch_size": batch,
+        "test_im_size": size,
+        "device": r.device,
+        "engine": r.engine,
+        "simd_level": r.simd,
+    });
+    if let Some(layers) = &r.layers {
+        let rows: Vec<_> = layers
+            .iter()
+            .map(|l| {
+                json!({
+                    "layer": l.layer,
+                    "calls": l.calls,
+                    "seconds": l.seconds,
+                    "macs": l.macs,
+                })
+            })
+            .collect();
+        out["layers"] = json!(rows);
+    }
+    if let Some((t, b, s)) = &r.train {
+        out["train_step_time"] = json!(t.median());
+        out["train_step_times"] = json!(t.seconds);
+        out["train_batch_size"] = json!(b);
+        out["train_im_size"] = json!(s);
+        out["train_optimizer"] = json!(r.optimizer);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// The report as lines of text.
+fn print_text(r: &Report) {
+    let (fw, batch, size) = &r.fw;
+    let (engine, simd, iters, warmup) = (r.engine, &r.simd, r.iters, r.warmup);
+    println!(
+        "test forward ({engine}, {simd}), batch {batch} at {size}: median {:.1} ms, mean {:.1} ms ({iters} iterations after {warmup})",
+        fw.median() * 1e3,
+        fw.mean() * 1e3
+    );
+    if let Some(layers) = &r.layers {
+        print_layers(layers, iters, fw.mean());
+    }
+    if let Some((t, b, s)) = &r.train {
+        println!(
+            "train step (fw+bw+{}), batch {b} at {s}: median {:.1} ms, mean {:.1} ms",
+            r.optimizer,
+            t.median() * 1e3,
+            t.mean() * 1e3
+        );
+    }
 }
