@@ -167,6 +167,21 @@ fn write(path: &Path, sd: &regnet_nn::StateDict) {
     std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
+/// The error of `regnet forward [model] --weights weights --input input --output out`.
+fn forward_error(model: Option<&str>, weights: &Path, input: &Path, out: &Path) -> String {
+    let mut args = vec!["forward"];
+    args.extend(model);
+    args.extend([
+        "--weights",
+        s(weights),
+        "--input",
+        s(input),
+        "--output",
+        s(out),
+    ]);
+    fails(&args)
+}
+
 #[test]
 fn errors_name_the_problem() {
     let tmp = tempfile::tempdir().unwrap();
@@ -176,16 +191,7 @@ fn errors_name_the_problem() {
     let out = tmp.path().join("o.safetensors");
 
     // The wrong model for the weights: missing, unexpected and wrongly shaped keys, with shapes.
-    let err = fails(&[
-        "forward",
-        "RegNetX-200MF",
-        "--weights",
-        s(&pyth),
-        "--input",
-        s(&io),
-        "--output",
-        s(&out),
-    ]);
+    let err = forward_error(Some("RegNetX-200MF"), &pyth, &io, &out);
     assert!(
         err.contains(s(&pyth)) && err.contains("missing") && err.contains("unexpected"),
         "{err}"
@@ -200,15 +206,7 @@ fn errors_name_the_problem() {
     let bytes = std::fs::read(&pyth).unwrap();
     let truncated = tmp.path().join("truncated.pyth");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let err = fails(&[
-        "forward",
-        "--weights",
-        s(&truncated),
-        "--input",
-        s(&io),
-        "--output",
-        s(&out),
-    ]);
+    let err = forward_error(None, &truncated, &io, &out);
     assert!(err.contains(s(&truncated)), "{err}");
     let random = tmp.path().join("random.bin");
     std::fs::write(
@@ -218,15 +216,7 @@ fn errors_name_the_problem() {
             .collect::<Vec<_>>(),
     )
     .unwrap();
-    let err = fails(&[
-        "forward",
-        "--weights",
-        s(&random),
-        "--input",
-        s(&io),
-        "--output",
-        s(&out),
-    ]);
+    let err = forward_error(None, &random, &io, &out);
     assert!(
         err.contains(s(&random)) && err.contains("not a safetensors file or a PyTorch checkpoint"),
         "{err}"
@@ -234,15 +224,7 @@ fn errors_name_the_problem() {
     let truncated_st = tmp.path().join("truncated.safetensors");
     let st = std::fs::read(&io).unwrap();
     std::fs::write(&truncated_st, &st[..st.len() - 100]).unwrap();
-    let err = fails(&[
-        "forward",
-        "--weights",
-        s(&pyth),
-        "--input",
-        s(&truncated_st),
-        "--output",
-        s(&out),
-    ]);
+    let err = forward_error(None, &pyth, &truncated_st, &out);
     assert!(err.contains(s(&truncated_st)), "{err}");
 
     // An input file without `input`.
@@ -253,29 +235,13 @@ fn errors_name_the_problem() {
     );
     let no_input = tmp.path().join("noinput.safetensors");
     write(&no_input, &sd);
-    let err = fails(&[
-        "forward",
-        "--weights",
-        s(&pyth),
-        "--input",
-        s(&no_input),
-        "--output",
-        s(&out),
-    ]);
+    let err = forward_error(None, &pyth, &no_input, &out);
     assert!(err.contains("no tensor named `input`"), "{err}");
     assert!(!out.exists(), "nothing is written on error");
 
     // A state dict with no config needs a model name.
-    let err = fails(&[
-        "forward",
-        "--weights",
-        s(&data().join(
-            "../../../../regnet-cli/tests/data/pycls_checkpoints/effnet_small/io.safetensors",
-        )),
-        "--input",
-        s(&io),
-        "--output",
-        s(&out),
-    ]);
+    let effnet = data()
+        .join("../../../../regnet-cli/tests/data/pycls_checkpoints/effnet_small/io.safetensors");
+    let err = forward_error(None, &effnet, &io, &out);
     assert!(err.contains("does not say which model"), "{err}");
 }

@@ -61,44 +61,37 @@ fn test_errors(out: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn killed_run_resumes_to_the_same_result() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let strs = |v: &[String]| v.iter().map(String::as_str).collect::<Vec<_>>().join(" ");
-    let args_a = args(&a);
-    ok(&args_a.iter().map(String::as_str).collect::<Vec<_>>());
-
-    // Run B: killed during epoch 2.
-    let args_b = args(&b);
+/// Starts `regnet` with `args` (a run into `dir`), kills it (SIGKILL) during epoch 2 and
+/// checks what it left: epoch 1's checkpoint, no later one, no stray temporary files.
+fn kill_during_epoch_2(args: &[String], dir: &Path) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_regnet"))
-        .args(&args_b)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let start = Instant::now();
     loop {
-        let log = std::fs::read_to_string(b.join("stdout.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(dir.join("stdout.log")).unwrap_or_default();
         if log.contains(r#""epoch":"2/3","eta""#) && log.contains(r#""iter":"3/32""#) {
             break;
         }
         assert!(
             start.elapsed() < Duration::from_secs(300),
-            "run B never reached epoch 2: {}",
-            strs(&args_b)
+            "run never reached epoch 2: {}",
+            args.join(" ")
         );
         assert!(
             child.try_wait().unwrap().is_none(),
-            "run B ended before it was killed"
+            "run ended before it was killed"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(checkpoint(&b, 1).exists(), "epoch 1 was saved");
-    assert!(!checkpoint(&b, 2).exists(), "killed mid-epoch 2");
-    let leftovers: Vec<_> = std::fs::read_dir(b.join("checkpoints"))
+    assert!(checkpoint(dir, 1).exists(), "epoch 1 was saved");
+    assert!(!checkpoint(dir, 2).exists(), "killed mid-epoch 2");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("checkpoints"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .filter(|n| n.contains(".tmp"))
@@ -107,13 +100,12 @@ fn killed_run_resumes_to_the_same_result() {
         leftovers.is_empty() || leftovers.iter().all(|n| n.starts_with('.')),
         "{leftovers:?}"
     );
+}
 
-    // Run B again: resumes at epoch 2 and ends as run A did.
-    ok(&args_b.iter().map(String::as_str).collect::<Vec<_>>());
-    let log_b = std::fs::read_to_string(b.join("stdout.log")).unwrap();
-    assert!(log_b.contains("resuming at epoch 2"), "{log_b}");
-    let (ta, _) = read_safetensors_tensors(&checkpoint(&a, 3)).unwrap();
-    let (tb, _) = read_safetensors_tensors(&checkpoint(&b, 3)).unwrap();
+/// Asserts that the epoch-3 checkpoints of runs `a` and `b` hold the same weights.
+fn assert_same_final_weights(a: &Path, b: &Path) {
+    let (ta, _) = read_safetensors_tensors(&checkpoint(a, 3)).unwrap();
+    let (tb, _) = read_safetensors_tensors(&checkpoint(b, 3)).unwrap();
     assert_eq!(ta.tensors.len(), tb.tensors.len());
     for (name, x) in &ta.tensors {
         let y = &tb.tensors[name];
@@ -125,6 +117,22 @@ fn killed_run_resumes_to_the_same_result() {
             .fold(0.0, f32::max);
         assert!(d <= 1e-6, "{name} differs by {d} after resuming");
     }
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let args_a = args(&a);
+    ok(&args_a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Run B: killed during epoch 2, then run again: resumes at epoch 2 and ends as A did.
+    let args_b = args(&b);
+    kill_during_epoch_2(&args_b, &b);
+    ok(&args_b.iter().map(String::as_str).collect::<Vec<_>>());
+    let log_b = std::fs::read_to_string(b.join("stdout.log")).unwrap();
+    assert!(log_b.contains("resuming at epoch 2"), "{log_b}");
+    assert_same_final_weights(&a, &b);
     // Same test errors for the epochs both runs finished (B logs epoch 1 once, then 2 and 3).
     let (ea, eb) = (test_errors(&a), test_errors(&b));
     assert_eq!(ea, eb);

@@ -2,17 +2,17 @@
 
 mod common;
 
+use std::path::Path;
+
 use regnet_sweep::collect::{self, SweepResults};
 use regnet_sweep::layout::{self, Attempt, JobState, JobStatus, Progress};
 use regnet_sweep::setup;
 
-#[test]
-fn collects_every_kind_of_job() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (file, dir) = common::small_sweep(tmp.path(), "c", 6, 5);
-    let summary = setup::run(&file).unwrap();
-    let out = |i| layout::out_dir(&dir, i);
-
+/// Writes the logs and job states of the six jobs of `dir`: 0 finished (resumed), 1
+/// unfinished, 2 failed, 3 finished with garbage lines, 4 not started, 5 finished without
+/// stats.
+fn write_jobs(dir: &Path) {
+    let out = |i| layout::out_dir(dir, i);
     // 0: finished; its best test error is at epoch 2; epoch 3 was logged twice (resumed).
     let mut log0 = common::log_text(&[(60.0, 50.0), (55.0, 41.5), (50.0, 47.0)], 3);
     log0 += "json_stats: {\"_type\": \"test_epoch\", \"epoch\": \"3/3\", \"top1_err\": 42.2500, \"min_top1_err\": 41.5000}\n";
@@ -59,7 +59,14 @@ fn collects_every_kind_of_job() {
     }
     .write(&out(5))
     .unwrap();
+}
 
+#[test]
+fn collects_every_kind_of_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, dir) = common::small_sweep(tmp.path(), "c", 6, 5);
+    let summary = setup::run(&file).unwrap();
+    write_jobs(&dir);
     let r = collect::run(&dir).unwrap();
     assert_eq!(
         r,
@@ -76,7 +83,17 @@ fn collects_every_kind_of_job() {
     assert_eq!(r.unfinished, vec!["000001"]);
     assert_eq!(r.failed, vec!["000002"]);
     assert_eq!(r.not_started, vec!["000004"]);
+    check_resumed_job(&r, &summary);
+    check_other_jobs(&r);
 
+    // A sweep folder or its config file name the same sweep.
+    assert_eq!(collect::resolve_sweep_dir(&file).unwrap(), dir);
+    assert_eq!(collect::resolve_sweep_dir(&dir).unwrap(), dir);
+    assert!(collect::resolve_sweep_dir(&tmp.path().join("nope")).is_err());
+}
+
+/// Job 0: its epochs, errors and times from the log, its config from the setup.
+fn check_resumed_job(r: &SweepResults, summary: &setup::SetupSummary) {
     let m0 = &r.models[0];
     assert_eq!(m0.status, Progress::Finished);
     assert_eq!((m0.epochs.len(), m0.epochs_done, m0.max_epoch), (3, 3, 3));
@@ -103,7 +120,10 @@ fn collects_every_kind_of_job() {
         m0.regnet.unwrap().depth as u64,
         m0.cfg["REGNET"]["DEPTH"].as_u64().unwrap()
     );
+}
 
+/// Jobs 1 to 5: unfinished, failed, garbage lines, not started, no stats.
+fn check_other_jobs(r: &SweepResults) {
     let m1 = &r.models[1];
     assert_eq!(
         (m1.status, m1.epochs_done, m1.min_test_err),
@@ -126,9 +146,4 @@ fn collects_every_kind_of_job() {
         r.finished().map(|m| m.index).collect::<Vec<_>>(),
         vec![0, 3]
     );
-
-    // A sweep folder or its config file name the same sweep.
-    assert_eq!(collect::resolve_sweep_dir(&file).unwrap(), dir);
-    assert_eq!(collect::resolve_sweep_dir(&dir).unwrap(), dir);
-    assert!(collect::resolve_sweep_dir(&tmp.path().join("nope")).is_err());
 }

@@ -357,161 +357,137 @@ fn error_of(yaml: &str) -> String {
     msg
 }
 
+/// Asserts that `yaml` (with `{base}` standing for a minimal valid sweep) fails with an
+/// error containing every one of `parts`.
+fn expect_error(yaml: &str, parts: &[&str]) {
+    let e = error_of(&yaml.replace("{base}", "NAME: x\nSETUP:\n  NUM_CONFIGS: 2\n"));
+    for part in parts {
+        assert!(e.contains(part), "{yaml}: {e}");
+    }
+}
+
 #[test]
 fn sweep_config_errors_name_file_and_key() {
-    let base = "NAME: x\nSETUP:\n  NUM_CONFIGS: 2\n";
-    let e = error_of("NAM: x\nSETUP:\n  NUM_CONFIGS: 2\n");
-    assert!(e.contains(": NAM: unknown key (did you mean NAME?)"), "{e}");
-    let e = error_of("NAME: x\n");
-    assert!(
-        e.contains(": SETUP.NUM_CONFIGS: has to be specified"),
-        "{e}"
+    expect_error(
+        "NAM: x\nSETUP:\n  NUM_CONFIGS: 2\n",
+        &[": NAM: unknown key (did you mean NAME?)"],
     );
-    let e = error_of("SETUP:\n  NUM_CONFIGS: 2\n");
-    assert!(e.contains(": NAME: has to be specified"), "{e}");
-    let e = error_of(&format!("{base}  NUM_CONFIG: 3\n"));
-    assert!(
-        e.contains("SETUP.NUM_CONFIG: unknown key (did you mean SETUP.NUM_CONFIGS?)"),
-        "{e}"
+    expect_error("NAME: x\n", &[": SETUP.NUM_CONFIGS: has to be specified"]);
+    expect_error(
+        "SETUP:\n  NUM_CONFIGS: 2\n",
+        &[": NAME: has to be specified"],
     );
-    let e = error_of(&format!(
-        "{base}  SAMPLERS:\n    OPTIM.BASE_LR: {{TYPE: flot_sampler}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.SAMPLERS.OPTIM.BASE_LR.TYPE: unknown sampler type `flot_sampler`"),
-        "{e}"
+    expect_error(
+        "{base}  NUM_CONFIG: 3\n",
+        &["SETUP.NUM_CONFIG: unknown key (did you mean SETUP.NUM_CONFIGS?)"],
     );
-    let e = error_of(&format!(
-        "{base}  SAMPLERS:\n    OPTIM.BASE_LR: {{RANGE: [1, 2]}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.SAMPLERS.OPTIM.BASE_LR: sampler has no TYPE"),
-        "{e}"
+    expect_error("NAME: x\nSETUP: [1, 2\n", &[": <yaml>: "]);
+    expect_error(
+        "{base}  BASE_CFG: missing.yaml\n",
+        &["SETUP.BASE_CFG: config file", "missing.yaml not found"],
     );
-    let e = error_of(&format!(
-        "{base}  SAMPLERS:\n    OPTIM.BASE_LR: {{TYPE: float_sampler, RAND_TYPE: log_uniform, RANGE: [0.1, 1.05], QUANTIZE: 0.1}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.SAMPLERS.OPTIM.BASE_LR: float_sampler: log_uniform(low=0.1, high=1.05, q=0.1) is invalid: low and high must be multiples of q"),
-        "{e}"
+    expect_error(
+        "{base}  BASE_CFG:\n    REGNET: {DEPHT: 3}\n",
+        &["SETUP.BASE_CFG.REGNET.DEPHT: unknown key (did you mean REGNET.DEPTH?)"],
     );
-    let e = error_of(&format!(
-        "{base}  SAMPLERS:\n    OPTIM.BASE_LR: {{TYPE: float_sampler, RAND_TYPE: log_unifrom, RANGE: [0.1, 1.0]}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.SAMPLERS.OPTIM.BASE_LR.RAND_TYPE: unknown RAND_TYPE `log_unifrom`"),
-        "{e}"
-    );
-    let e = error_of(&format!(
-        "{base}  SAMPLERS:\n    OPTIM.BASE_LRR: {{TYPE: value_sampler, VALUES: [0.1]}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.SAMPLERS.OPTIM.BASE_LRR: `OPTIM.BASE_LRR` is not a config key (did you mean OPTIM.BASE_LR?)"),
-        "{e}"
-    );
-    let e = error_of(&format!(
-        "{base}  SAMPLERS:\n    ANYNET: {{TYPE: regnet_sampler}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.SAMPLERS.ANYNET: regnet_sampler can only be used for REGNET"),
-        "{e}"
-    );
-    let e = error_of(&format!(
-        "{base}  SAMPLERS:\n    REGNET: {{TYPE: regnet_sampler, W0: [8, 100]}}\n"
-    ));
-    assert!(
-        e.contains(
-            "SETUP.SAMPLERS.REGNET.W0: regnet_sampler: log_uniform(low=8, high=100, q=8) is invalid"
+}
+
+#[test]
+fn sampler_errors_name_the_sampled_key() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "OPTIM.BASE_LR: {TYPE: flot_sampler}",
+            "SETUP.SAMPLERS.OPTIM.BASE_LR.TYPE: unknown sampler type `flot_sampler`",
         ),
-        "{e}"
-    );
-    let e = error_of(&format!(
-        "{base}  SAMPLERS:\n    MODEL.DEPTH: {{TYPE: value_sampler, VALUES: []}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.SAMPLERS.MODEL.DEPTH.VALUES: value_sampler needs at least one value"),
-        "{e}"
-    );
-    let e = error_of(&format!("{base}  BASE_CFG: missing.yaml\n"));
-    assert!(
-        e.contains("SETUP.BASE_CFG: config file") && e.contains("missing.yaml not found"),
-        "{e}"
-    );
-    let e = error_of(&format!("{base}  BASE_CFG:\n    REGNET: {{DEPHT: 3}}\n"));
-    assert!(
-        e.contains("SETUP.BASE_CFG.REGNET.DEPHT: unknown key (did you mean REGNET.DEPTH?)"),
-        "{e}"
-    );
-    let e = error_of(&format!("{base}  DESIGN_SPACE: AnyNetXA2\n"));
-    assert!(
-        e.contains(
-            "SETUP.DESIGN_SPACE: unknown design space `AnyNetXA2` (did you mean AnyNetX_A?)"
+        (
+            "OPTIM.BASE_LR: {RANGE: [1, 2]}",
+            "SETUP.SAMPLERS.OPTIM.BASE_LR: sampler has no TYPE",
         ),
-        "{e}"
-    );
-    let e = error_of(&format!(
-        "{base}  DESIGN_SPACE: {{NAME: AnyNetX_A, WIDTH: [8, 100]}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.DESIGN_SPACE.WIDTH: must be [LOW, HIGH]"),
-        "{e}"
-    );
-    let e = error_of(&format!(
-        "{base}  DESIGN_SPACE: {{NAME: RegNetX, WIDTH: [8, 96]}}\n"
-    ));
-    assert!(e.contains("SETUP.DESIGN_SPACE.WIDTH: unknown key"), "{e}");
-    let e = error_of(&format!(
-        "{base}  DESIGN_SPACE: AnyNetX_A\n  SAMPLERS:\n    ANYNET.WIDTHS: {{TYPE: value_sampler, VALUES: [[8, 8, 8, 8]]}}\n"
-    ));
-    assert!(
-        e.contains(
-            "SETUP.SAMPLERS.ANYNET.WIDTHS: ANYNET.WIDTHS is also sampled by SETUP.DESIGN_SPACE"
+        (
+            "OPTIM.BASE_LR: {TYPE: float_sampler, RAND_TYPE: log_uniform, RANGE: [0.1, 1.05], QUANTIZE: 0.1}",
+            "SETUP.SAMPLERS.OPTIM.BASE_LR: float_sampler: log_uniform(low=0.1, high=1.05, q=0.1) is invalid: low and high must be multiples of q",
         ),
-        "{e}"
-    );
-    let e = error_of(&format!(
-        "{base}  DESIGN_SPACE: RegNetX\n  BASE_CFG: {{MODEL: {{TYPE: anynet}}}}\n"
-    ));
-    assert!(e.contains("SETUP.DESIGN_SPACE: RegNetX is a regnet design space but SETUP.BASE_CFG sets MODEL.TYPE anynet"), "{e}");
-    let e = error_of(&format!("{base}  CONSTRAINTS: {{CX: {{FLOPS: [5, 1]}}}}\n"));
-    assert!(
-        e.contains("SETUP.CONSTRAINTS.CX.FLOPS: [5, 1] must have 0 <= LOW <= HIGH"),
-        "{e}"
-    );
-    let e = error_of(&format!("{base}  CONSTRAINTS: {{CX: {{FLOP: [0, 1]}}}}\n"));
-    assert!(
-        e.contains(
-            "SETUP.CONSTRAINTS.CX.FLOP: unknown key (did you mean SETUP.CONSTRAINTS.CX.FLOPS?)"
+        (
+            "OPTIM.BASE_LR: {TYPE: float_sampler, RAND_TYPE: log_unifrom, RANGE: [0.1, 1.0]}",
+            "SETUP.SAMPLERS.OPTIM.BASE_LR.RAND_TYPE: unknown RAND_TYPE `log_unifrom`",
         ),
-        "{e}"
-    );
-    let e = error_of("NAME: x\nSETUP: [1, 2\n");
-    assert!(e.contains(": <yaml>: "), "{e}");
+        (
+            "OPTIM.BASE_LRR: {TYPE: value_sampler, VALUES: [0.1]}",
+            "SETUP.SAMPLERS.OPTIM.BASE_LRR: `OPTIM.BASE_LRR` is not a config key (did you mean OPTIM.BASE_LR?)",
+        ),
+        (
+            "ANYNET: {TYPE: regnet_sampler}",
+            "SETUP.SAMPLERS.ANYNET: regnet_sampler can only be used for REGNET",
+        ),
+        (
+            "REGNET: {TYPE: regnet_sampler, W0: [8, 100]}",
+            "SETUP.SAMPLERS.REGNET.W0: regnet_sampler: log_uniform(low=8, high=100, q=8) is invalid",
+        ),
+        (
+            "MODEL.DEPTH: {TYPE: value_sampler, VALUES: []}",
+            "SETUP.SAMPLERS.MODEL.DEPTH.VALUES: value_sampler needs at least one value",
+        ),
+    ];
+    for (sampler, want) in cases {
+        expect_error(&format!("{{base}}  SAMPLERS:\n    {sampler}\n"), &[want]);
+    }
     // A sampled value of the wrong type for its key.
-    let e = error_of(&format!(
-        "{base}  BASE_CFG: {{MODEL: {{TYPE: regnet}}}}\n  SAMPLERS:\n    REGNET.DEPTH: {{TYPE: value_sampler, VALUES: [12.5]}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.SAMPLERS.REGNET.DEPTH: cannot set REGNET.DEPTH to 12.5"),
-        "{e}"
+    expect_error(
+        "{base}  BASE_CFG: {MODEL: {TYPE: regnet}}\n  SAMPLERS:\n    REGNET.DEPTH: {TYPE: value_sampler, VALUES: [12.5]}\n",
+        &["SETUP.SAMPLERS.REGNET.DEPTH: cannot set REGNET.DEPTH to 12.5"],
     );
-    // Constraints nothing meets.
-    let e = error_of(&format!(
-        "{base}  NUM_SAMPLES: 300\n  DESIGN_SPACE: RegNetX\n  CONSTRAINTS: {{CX: {{FLOPS: [1, 10]}}}}\n"
-    ));
-    assert!(
-        e.contains("SETUP.CONSTRAINTS: no candidate met the constraints in 300 draws")
-            && e.contains("flops out of range"),
-        "{e}"
-    );
-    // Networks that cannot be built are rejected, and the first reason is given.
-    let e = error_of(&format!(
-        "{base}  NUM_SAMPLES: 50\n  BASE_CFG: {{MODEL: {{TYPE: anynet}}, ANYNET: {{DEPTHS: [1], WIDTHS: [8], STRIDES: [2], BOT_MULS: [0.25], GROUP_WS: [4]}}}}\n"
-    ));
-    assert!(
-        e.contains("50 invalid networks") && e.contains("group width 4"),
-        "{e}"
-    );
+}
+
+#[test]
+fn design_space_and_constraint_errors_name_the_key() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "DESIGN_SPACE: AnyNetXA2",
+            &["SETUP.DESIGN_SPACE: unknown design space `AnyNetXA2` (did you mean AnyNetX_A?)"],
+        ),
+        (
+            "DESIGN_SPACE: {NAME: AnyNetX_A, WIDTH: [8, 100]}",
+            &["SETUP.DESIGN_SPACE.WIDTH: must be [LOW, HIGH]"],
+        ),
+        (
+            "DESIGN_SPACE: {NAME: RegNetX, WIDTH: [8, 96]}",
+            &["SETUP.DESIGN_SPACE.WIDTH: unknown key"],
+        ),
+        (
+            "DESIGN_SPACE: AnyNetX_A\n  SAMPLERS:\n    ANYNET.WIDTHS: {TYPE: value_sampler, VALUES: [[8, 8, 8, 8]]}",
+            &["SETUP.SAMPLERS.ANYNET.WIDTHS: ANYNET.WIDTHS is also sampled by SETUP.DESIGN_SPACE"],
+        ),
+        (
+            "DESIGN_SPACE: RegNetX\n  BASE_CFG: {MODEL: {TYPE: anynet}}",
+            &[
+                "SETUP.DESIGN_SPACE: RegNetX is a regnet design space but SETUP.BASE_CFG sets MODEL.TYPE anynet",
+            ],
+        ),
+        (
+            "CONSTRAINTS: {CX: {FLOPS: [5, 1]}}",
+            &["SETUP.CONSTRAINTS.CX.FLOPS: [5, 1] must have 0 <= LOW <= HIGH"],
+        ),
+        (
+            "CONSTRAINTS: {CX: {FLOP: [0, 1]}}",
+            &["SETUP.CONSTRAINTS.CX.FLOP: unknown key (did you mean SETUP.CONSTRAINTS.CX.FLOPS?)"],
+        ),
+        // Constraints nothing meets.
+        (
+            "NUM_SAMPLES: 300\n  DESIGN_SPACE: RegNetX\n  CONSTRAINTS: {CX: {FLOPS: [1, 10]}}",
+            &[
+                "SETUP.CONSTRAINTS: no candidate met the constraints in 300 draws",
+                "flops out of range",
+            ],
+        ),
+        // Networks that cannot be built are rejected, and the first reason is given.
+        (
+            "NUM_SAMPLES: 50\n  BASE_CFG: {MODEL: {TYPE: anynet}, ANYNET: {DEPTHS: [1], WIDTHS: [8], STRIDES: [2], BOT_MULS: [0.25], GROUP_WS: [4]}}",
+            &["50 invalid networks", "group width 4"],
+        ),
+    ];
+    for (setup, want) in cases {
+        expect_error(&format!("{{base}}  {setup}\n"), want);
+    }
 }
 
 /// regnet-core reads back the configs it writes with an `EXT` section (1-channel inputs).

@@ -9,7 +9,7 @@ use regnet_core::config::Config;
 use regnet_core::spec::{AnyNet, Arch, NetSpec, Stage};
 use regnet_nn::conv::{from_tensor, to_tensor};
 use regnet_nn::layers::BnSettings;
-use regnet_nn::{Model, StateDict, weights};
+use regnet_nn::{Model, StateDict, TensorF32, weights};
 use regnet_train::loss::{smooth_one_hot, targets_tensor};
 use regnet_train::optimizer::{SgdConfig, TrainOptimizer};
 use regnet_train::train_step::train_step;
@@ -108,14 +108,8 @@ fn two_sgd_steps_match_pytorch_on_the_gpu() {
     ));
 }
 
-/// Runs the fixture's two steps on `device`, asserting every value within 1e-4; returns the
-/// largest difference.
-fn two_sgd_steps(device: &burn::tensor::Device) -> f32 {
-    let path = fixture_path();
-    let (all, _) = weights::read_safetensors_tensors(&path).unwrap();
-    let dev = device.clone().autodiff();
-    let mut worst = 0.0f32;
-    // The initial state: the un-prefixed tensors that are not data.
+/// The fixture's initial state: the un-prefixed tensors that are not data.
+fn initial_state(all: &StateDict) -> StateDict {
     let mut init = StateDict::default();
     for (k, v) in &all.tensors {
         let data = ["input", "logits", "loss"].contains(&k.as_str());
@@ -126,10 +120,12 @@ fn two_sgd_steps(device: &burn::tensor::Device) -> f32 {
             init.insert(k.clone(), v.clone());
         }
     }
-    let mut model =
-        Model::from_state_dict(&spec(), &init, BnSettings::default(), &dev, "fixture").unwrap();
-    // The fixture's optimizer, from a pycls config: SGD, momentum 0.9, Nesterov, decay 5e-5
-    // on every parameter.
+    init
+}
+
+/// The fixture's optimizer, from a pycls config: SGD, momentum 0.9, Nesterov, decay 5e-5
+/// on every parameter.
+fn fixture_optimizer() -> TrainOptimizer {
     let mut cfg = Config::default();
     cfg.merge_overrides(&["OPTIM.WEIGHT_DECAY", "5e-5"])
         .unwrap();
@@ -144,7 +140,40 @@ fn two_sgd_steps(device: &burn::tensor::Device) -> f32 {
             bias_weight_decay: 5e-5,
         }
     );
-    let mut optimizer = TrainOptimizer::from_config(&cfg);
+    TrainOptimizer::from_config(&cfg)
+}
+
+/// Asserts step `step`'s logits and loss within 1e-4 of the fixture's; returns the larger
+/// difference.
+fn check_logits_and_loss(step: &str, logits: &TensorF32, loss: f32, all: &StateDict) -> f32 {
+    let want_logits = all.get(&format!("{step}logits")).unwrap();
+    let d = logits
+        .data
+        .iter()
+        .zip(&want_logits.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert_eq!(logits.shape, want_logits.shape, "{step}logits");
+    assert!(d < 1e-4, "{step}logits: max |diff| {d}");
+    let want_loss = all.get(&format!("{step}loss")).unwrap().data[0];
+    assert!(
+        (loss - want_loss).abs() < 1e-4,
+        "{step}loss {loss} vs {want_loss}"
+    );
+    d.max((loss - want_loss).abs())
+}
+
+/// Runs the fixture's two steps on `device`, asserting every value within 1e-4; returns the
+/// largest difference.
+fn two_sgd_steps(device: &burn::tensor::Device) -> f32 {
+    let path = fixture_path();
+    let (all, _) = weights::read_safetensors_tensors(&path).unwrap();
+    let dev = device.clone().autodiff();
+    let mut worst = 0.0f32;
+    let init = initial_state(&all);
+    let mut model =
+        Model::from_state_dict(&spec(), &init, BnSettings::default(), &dev, "fixture").unwrap();
+    let mut optimizer = fixture_optimizer();
     for step in ["", "step2."] {
         let x = to_tensor::<4>(all.get(&format!("{step}input")).unwrap(), &dev);
         let y = labels(&path, &format!("{step}labels"));
@@ -164,23 +193,7 @@ fn two_sgd_steps(device: &burn::tensor::Device) -> f32 {
         )
         .unwrap();
         model = out.model;
-        let want_logits = all.get(&format!("{step}logits")).unwrap();
-        let d = out
-            .logits
-            .data
-            .iter()
-            .zip(&want_logits.data)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
-        assert_eq!(out.logits.shape, want_logits.shape, "{step}logits");
-        assert!(d < 1e-4, "{step}logits: max |diff| {d}");
-        let want_loss = all.get(&format!("{step}loss")).unwrap().data[0];
-        assert!(
-            (out.loss - want_loss).abs() < 1e-4,
-            "{step}loss {} vs {want_loss}",
-            out.loss
-        );
-        worst = worst.max(d).max((out.loss - want_loss).abs());
+        worst = worst.max(check_logits_and_loss(step, &out.logits, out.loss, &all));
         worst = worst.max(assert_close(
             &format!("{step}grad"),
             &got_grads,
