@@ -67,6 +67,14 @@ fn prefixed(all: &StateDict, prefix: &str) -> StateDict {
     sd
 }
 
+/// The largest `|a - b|` over the pairs of `a` and `b`.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 /// Asserts every tensor within `tol`; returns the largest difference.
 fn assert_close(what: &str, got: &StateDict, want: &StateDict, tol: f32) -> f32 {
     assert_eq!(
@@ -78,12 +86,7 @@ fn assert_close(what: &str, got: &StateDict, want: &StateDict, tol: f32) -> f32 
     for (name, w) in &want.tensors {
         let g = &got.tensors[name];
         assert_eq!(g.shape, w.shape, "{what} {name}");
-        let d = g
-            .data
-            .iter()
-            .zip(&w.data)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let d = max_abs_diff(&g.data, &w.data);
         assert!(d < tol, "{what} {name}: max |diff| {d}");
         worst = worst.max(d);
     }
@@ -147,12 +150,7 @@ fn fixture_optimizer() -> TrainOptimizer {
 /// difference.
 fn check_logits_and_loss(step: &str, logits: &TensorF32, loss: f32, all: &StateDict) -> f32 {
     let want_logits = all.get(&format!("{step}logits")).unwrap();
-    let d = logits
-        .data
-        .iter()
-        .zip(&want_logits.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let d = max_abs_diff(&logits.data, &want_logits.data);
     assert_eq!(logits.shape, want_logits.shape, "{step}logits");
     assert!(d < 1e-4, "{step}logits: max |diff| {d}");
     let want_loss = all.get(&format!("{step}loss")).unwrap().data[0];
