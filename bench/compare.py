@@ -2,7 +2,7 @@
 """regnet next to PyTorch (eager) and ONNX Runtime on this machine, in one run.
 
 Four cases (issue 9), engines alternating round by round so that load from elsewhere hits all
-of them alike:
+of them alike, regnet always next to the engine its target is set against:
   1. RegNetX-400MF forward, batch 8 at 224 (eval)          regnet, PyTorch, ONNX Runtime
   2. RegNetY-800MF forward, batch 1 at 224 (eval)          regnet, PyTorch, ONNX Runtime
   3. RegNetX-400MF, CIFAR stem, training step, batch 64 at 32   regnet, PyTorch
@@ -144,12 +144,25 @@ def run_case(regnet, case, tmp):
     sess = ort_session(regnet, args, tmp) if kind == "fw" else None
     res = {"regnet": [], "pytorch": [], "onnxruntime": []}
     simd = "?"
-    for _ in range(ROUNDS):
+
+    def run_regnet():
+        nonlocal simd
         ms, simd = regnet_ms(regnet, kind, args, batch, size)
-        res["regnet"].append(ms)
-        res["pytorch"].append(torch_ms(model, kind, batch, size, ch))
-        if sess is not None:
-            res["onnxruntime"].append(ort_ms(sess, batch, size, ch))
+        return ms
+
+    # regnet next to the engine its target is set against (ONNX Runtime for inference,
+    # PyTorch for training), which runs right before or right after it (the order flips
+    # every round): load from elsewhere comes in stretches of seconds, and a round's ratio
+    # compares times taken under the same load.
+    engines = {"regnet": run_regnet,
+               "pytorch": lambda: torch_ms(model, kind, batch, size, ch)}
+    if sess is not None:
+        engines = {"pytorch": engines["pytorch"], "regnet": run_regnet,
+                   "onnxruntime": lambda: ort_ms(sess, batch, size, ch)}
+    for r in range(ROUNDS):
+        order = list(engines) if r % 2 == 0 else list(reversed(engines))
+        for engine in order:
+            res[engine].append(engines[engine]())
     med = {k: statistics.median(v) for k, v in res.items() if v}
     return name, kind, batch, med, simd, res
 
