@@ -124,3 +124,48 @@ fn per_layer_times_on_request() {
     args.extend(["--layers", "--engine", "burn"]);
     assert!(fails(&args).contains("--layers"));
 }
+
+/// Sizes and counts from flags are bounded before anything is allocated from them: a zero or
+/// an over-limit value, and a batch whose activations the compiled engine or the machine
+/// cannot hold, are one-line errors, not an abort or a silent batch of 1.
+#[test]
+fn sizes_beyond_the_limits_are_refused() {
+    let with = |flags: &[&str]| {
+        let mut args = vec!["time", "RegNetX-200MF"];
+        args.extend(flags);
+        fails(&args)
+    };
+    let cases: [(&[&str], &str); 7] = [
+        (&["--batch", "0"], "--batch 0: must be at least 1"),
+        (&["--im-size", "0"], "--im-size 0: must be at least 1"),
+        (&["--batch", "100000"], "--batch 100000 is above the limit"),
+        (
+            &["--im-size", "9999999"],
+            "--im-size 9999999 is above the limit",
+        ),
+        (&["--iters", "10000000000"], "--warmup/--iters:"),
+        (
+            &["--forward-only", "--batch", "64", "--im-size", "4096"],
+            "batch 64 at 4096x4096 needs activations of",
+        ),
+        (
+            &[
+                "--forward-only",
+                "--engine",
+                "burn",
+                "--batch",
+                "1024",
+                "--im-size",
+                "8192",
+            ],
+            "byte limit",
+        ),
+    ];
+    for (flags, want) in cases {
+        let err = with(flags);
+        assert!(
+            err.contains(want) && err.trim().lines().count() == 1,
+            "{flags:?}: {err}"
+        );
+    }
+}

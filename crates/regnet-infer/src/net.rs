@@ -219,7 +219,22 @@ impl CompiledNet {
         out
     }
 
-    fn check_input(&self, input: &[f32], [n, c, h, w]: [usize; 4]) -> Result<(), InferError> {
+    fn check_input(&self, input: &[f32], shape: [usize; 4]) -> Result<(), InferError> {
+        let [n, c, h, w] = shape;
+        let len = self.check_shape(shape)?;
+        if len != input.len() {
+            return Err(InferError::input(format!(
+                "{} values for shape [{n}, {c}, {h}, {w}] ({len} expected)",
+                input.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that [`CompiledNet::forward`] takes inputs of NCHW `shape`: no zero
+    /// dimension, the network's channels, activations within [`MAX_ACTIVATION_ELEMS`];
+    /// returns the input's length. For callers that make an input, before they make it.
+    pub fn check_shape(&self, [n, c, h, w]: [usize; 4]) -> Result<usize, InferError> {
         if n == 0 || c == 0 || h == 0 || w == 0 {
             return Err(InferError::input(format!(
                 "shape [{n}, {c}, {h}, {w}] has a zero dimension"
@@ -233,17 +248,10 @@ impl CompiledNet {
         }
         let len = [n, c, h, w]
             .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d));
-        match len {
-            Some(l) if l == input.len() => Ok(()),
-            Some(l) => Err(InferError::input(format!(
-                "{} values for shape [{n}, {c}, {h}, {w}] ({l} expected)",
-                input.len()
-            ))),
-            None => Err(InferError::input(format!(
-                "shape [{n}, {c}, {h}, {w}] overflows"
-            ))),
-        }
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| InferError::input(format!("shape [{n}, {c}, {h}, {w}] overflows")))?;
+        self.sizes(n, h, w)?;
+        Ok(len)
     }
 
     /// Walks the plan's shapes: the largest activation (elements) and the widest layer

@@ -15,6 +15,7 @@ pub mod data;
 pub mod data_parallel;
 pub mod ema;
 pub mod loss;
+pub mod memory;
 pub mod meters;
 pub mod mix;
 pub mod optimizer;

@@ -9,6 +9,7 @@ use regnet_core::spec::NetSpec;
 use regnet_nn::Model;
 
 use crate::loss::{smooth_one_hot, targets_tensor};
+use crate::memory;
 use crate::optimizer::TrainOptimizer;
 use crate::train_step::train_step;
 use crate::trainer::TrainError;
@@ -47,16 +48,18 @@ fn sync(device: &Device) {
     let _ = Tensor::<1>::zeros([1], device).into_data();
 }
 
-/// Eval-mode forward time of `model` on random `[batch, c, size, size]` input.
+/// Eval-mode forward time of `model` on random `[batch, c, size, size]` input; sizes the
+/// machine cannot hold are refused first (see [`crate::memory`]).
 pub fn time_forward(
     model: &Model,
     batch: usize,
     size: usize,
     warmup: usize,
     iters: usize,
-) -> Times {
+) -> Result<Times, TrainError> {
     let device = model.fc.weight.val().device();
     let c = model.spec.in_channels;
+    check_run(&model.spec, [batch, size, warmup, iters], false, &device)?;
     let x = Tensor::<4>::random(
         [batch, c, size, size],
         Distribution::Normal(0.0, 1.0),
@@ -72,7 +75,20 @@ pub fn time_forward(
             times.seconds.push(t.elapsed().as_secs_f64());
         }
     }
-    times
+    Ok(times)
+}
+
+/// The checks of [`crate::memory`] for a timing run.
+fn check_run(
+    spec: &NetSpec,
+    [batch, size, warmup, iters]: [usize; 4],
+    training: bool,
+    device: &Device,
+) -> Result<(), TrainError> {
+    memory::check_input(batch, spec.in_channels, size)?;
+    memory::check_iters(warmup, iters)?;
+    let what = format!("batch {batch} at {size}x{size}");
+    memory::check_memory(spec, [batch, size], training, device, &what)
 }
 
 /// Training-step time of [`train_step`] (forward, loss, backward, and an update by the
@@ -87,6 +103,7 @@ pub fn time_train_step(
     warmup: usize,
     iters: usize,
 ) -> Result<Times, TrainError> {
+    check_run(spec, [batch, size, warmup, iters], true, device)?;
     let device = device.clone().autodiff();
     let mut model = Model::init(spec, 0, false, &device)?;
     let mut optimizer = TrainOptimizer::from_config(cfg);

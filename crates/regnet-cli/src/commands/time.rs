@@ -3,6 +3,7 @@
 use anyhow::{Result, anyhow};
 use regnet_nn::layers::BnSettings;
 use regnet_nn::{Model, device};
+use regnet_train::memory;
 use regnet_train::timing::{Times, time_forward, time_train_step};
 use serde_json::json;
 
@@ -54,6 +55,25 @@ fn engine(args: &Args) -> Result<&'static str> {
     }
 }
 
+/// Refuses `--batch 0`, `--im-size 0` and sizes or iteration counts above the limits,
+/// naming the flag, before anything is allocated from them (the timing functions check the
+/// batch's bytes and activations, whichever way its sizes were given).
+fn check_flags(args: &Args, [warmup, iters]: [usize; 2]) -> Result<()> {
+    let flags = [
+        ("--batch", args.batch, regnet_core::limits::MAX_BATCH),
+        ("--im-size", args.im_size, regnet_core::limits::MAX_IM_SIZE),
+    ];
+    for (flag, value, max) in flags {
+        match value {
+            Some(0) => return Err(anyhow!("{flag} 0: must be at least 1")),
+            Some(v) if v > max => return Err(anyhow!("{flag} {v} is above the limit of {max}")),
+            _ => {}
+        }
+    }
+    memory::check_iters(warmup, iters).map_err(|e| anyhow!("--warmup/--iters: {e}"))?;
+    Ok(())
+}
+
 /// What `time_compiled` measured: the forward times, the SIMD level and, if asked for, the
 /// per-layer times.
 struct Compiled {
@@ -73,6 +93,7 @@ fn time_compiled(
     let sd = model.to_state_dict();
     let mut compiled = regnet_infer::CompiledNet::compile(&net, &sd, BnSettings::default().eps)?;
     let shape = [batch, spec.in_channels, size, size];
+    compiled.check_shape(shape)?;
     let x = burn::tensor::Tensor::<4>::random(
         shape,
         burn::tensor::Distribution::Normal(0.0, 1.0),
@@ -150,6 +171,7 @@ pub fn run(args: Args) -> Result<()> {
     let iters = args.iters.unwrap_or(cfg.prec_time.num_iter).max(1);
     let test_batch = args.batch.unwrap_or(cfg.test.batch_size / gpus).max(1);
     let test_size = args.im_size.unwrap_or(cfg.test.im_size);
+    check_flags(&args, [warmup, iters])?;
     let model = Model::init(&spec, 0, false, &dev)?;
     let engine = engine(&args)?;
     if args.layers && engine != "compiled" {
@@ -162,7 +184,7 @@ pub fn run(args: Args) -> Result<()> {
         let c = time_compiled(&spec, &model, dims, args.layers)?;
         (c.times, c.simd, c.layers)
     } else {
-        let t = time_forward(&model, test_batch, test_size, warmup, iters);
+        let t = time_forward(&model, test_batch, test_size, warmup, iters)?;
         // burn dispatches its own kernels (and gemm's) at run time; no level to report.
         (t, "n/a".to_string(), Vec::new())
     };

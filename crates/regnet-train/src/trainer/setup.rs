@@ -60,13 +60,17 @@ impl<'a> Trainer<'a> {
             .map_err(|e| io_err(&out_dir.join("stdout.log"), e))?;
         let schedule = Schedule::new(&cfg.optim)?;
         cfg.check_trainable()?;
-        log.line(&StepPlan::new(cfg)?.to_string());
+        let step = StepPlan::new(cfg)?;
+        log.line(&step.to_string());
         for stale in checkpoint::remove_stale(&out_dir)? {
             log.line(&format!("Removed stale temporary file {}", stale.display()));
         }
         let data = open_data(cfg, &out_dir, open)?;
         log_complexity(&mut log, &data.spec, data.cfg.train.im_size)?;
         let device = to_dev(&data.cfg.ext.device)?;
+        let (batch, size) = (step.replica_batch, data.cfg.train.im_size);
+        let what = format!("TRAIN.BATCH_SIZE {} at TRAIN.IM_SIZE {size}", step.batch);
+        crate::memory::check_memory(&data.spec, [batch, size], true, &device, &what)?;
         let ad = device.clone().autodiff();
         device.seed(data.cfg.rng_seed);
         let mut trainer = Trainer {
