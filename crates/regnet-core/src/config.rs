@@ -22,7 +22,7 @@ pub use crate::choices::{ChannelOrder, LossFun, LrPolicy, OnCorrupt, Optimizer};
 use crate::error::{Error, Origin, Result, closest};
 use crate::limits::{
     MAX_BATCH, MAX_BLOCKS, MAX_CLASSES, MAX_CONFIG_BYTES, MAX_EPOCHS, MAX_IM_SIZE, MAX_LIST,
-    MAX_WIDTH, check_yaml_nesting,
+    MAX_LOADER_THREADS, MAX_WIDTH, check_yaml_nesting,
 };
 use crate::regnet::{RegNet, Rounding};
 use crate::spec::{Activation, AnyNet, Arch, EffNet, EffStage, NetSpec, Stage, StemType};
@@ -687,12 +687,27 @@ impl Config {
             ("TEST.BATCH_SIZE", self.test.batch_size, MAX_BATCH),
             ("OPTIM.MAX_EPOCH", self.optim.max_epoch, MAX_EPOCHS),
             ("OPTIM.WARMUP_EPOCHS", self.optim.warmup_epochs, MAX_EPOCHS),
+            (
+                "EXT.LOADER_THREADS",
+                self.ext.loader_threads,
+                MAX_LOADER_THREADS,
+            ),
         ];
         for (key, value, max) in checks {
             if value > max {
                 let msg = format!("{value} is above the limit of {max}");
                 return Err(Error::config(origin, key, msg));
             }
+        }
+        // A batch or an image of size 0 has nothing in it: not a size pycls runs.
+        let sizes = [
+            ("TRAIN.IM_SIZE", self.train.im_size),
+            ("TEST.IM_SIZE", self.test.im_size),
+            ("TRAIN.BATCH_SIZE", self.train.batch_size),
+            ("TEST.BATCH_SIZE", self.test.batch_size),
+        ];
+        if let Some((key, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+            return Err(Error::config(origin, *key, "0: must be at least 1"));
         }
         Ok(())
     }

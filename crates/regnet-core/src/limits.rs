@@ -29,6 +29,9 @@ pub const MAX_STRIDE: usize = 64;
 pub const MAX_IM_SIZE: usize = 16_384;
 /// Largest mini-batch (`TRAIN.BATCH_SIZE`, `TEST.BATCH_SIZE`).
 pub const MAX_BATCH: usize = 65_536;
+/// Most decoding threads of the data loader (`EXT.LOADER_THREADS`; pycls's loaders use
+/// 4 to 8 workers per GPU). Past a few thousand, starting the threads fails on memory.
+pub const MAX_LOADER_THREADS: usize = 256;
 /// Most epochs (`OPTIM.MAX_EPOCH`, `OPTIM.WARMUP_EPOCHS`).
 pub const MAX_EPOCHS: usize = 1_000_000;
 /// Most entries of any list-valued config key.

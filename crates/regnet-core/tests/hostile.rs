@@ -258,3 +258,26 @@ fn keys_with_newlines_are_escaped() {
         "{e}"
     );
 }
+
+/// Zero image and batch sizes, and more loader threads than can be started, are refused
+/// when the config loads, naming the key (an image size of 0 was reported as a network of
+/// no activations; 100000 loader threads failed to start with a panic).
+#[test]
+fn zero_sizes_and_too_many_loader_threads_are_errors() {
+    let cases = [
+        ("TRAIN.IM_SIZE", "0", "must be at least 1"),
+        ("TEST.IM_SIZE", "0", "must be at least 1"),
+        ("TRAIN.BATCH_SIZE", "0", "must be at least 1"),
+        ("TEST.BATCH_SIZE", "0", "must be at least 1"),
+        ("EXT.LOADER_THREADS", "100000", "above the limit of 256"),
+    ];
+    for (key, value, want) in cases {
+        let e = override_err(&[key, value]);
+        assert!(e.contains(key) && e.contains(want), "{e}");
+    }
+    let mut cfg = zoo::lookup("RegNetX-200MF").unwrap().config();
+    assert!(
+        cfg.merge_overrides(&["EXT.LOADER_THREADS", "256", "TRAIN.IM_SIZE", "1"])
+            .is_ok()
+    );
+}
