@@ -113,9 +113,8 @@ impl CompiledNet {
 
     /// Eval-mode logits `[n, classes]` of `input`, NCHW `shape` = `[n, c, h, w]`.
     pub fn forward(&mut self, input: &[f32], shape: [usize; 4]) -> Result<Vec<f32>, InferError> {
-        self.check_input(input, shape)?;
+        let (elems, widest) = self.check_input(input, shape)?;
         let [n, c, h, w] = shape;
-        let (elems, widest) = self.sizes(n, h, w)?;
         self.arena.ensure([n, h, w], elems, n * widest);
         let s = Shape { h, w, c };
         let split = if n > 1 { self.split(s) } else { 0 };
@@ -219,22 +218,30 @@ impl CompiledNet {
         out
     }
 
-    fn check_input(&self, input: &[f32], shape: [usize; 4]) -> Result<(), InferError> {
+    /// [`CompiledNet::check_shape`] and the input's length; returns the largest activation
+    /// and the widest layer, as [`CompiledNet::sizes`].
+    fn check_input(&self, input: &[f32], shape: [usize; 4]) -> Result<(usize, usize), InferError> {
         let [n, c, h, w] = shape;
-        let len = self.check_shape(shape)?;
+        let (len, elems, widest) = self.shape_sizes(shape)?;
         if len != input.len() {
             return Err(InferError::input(format!(
                 "{} values for shape [{n}, {c}, {h}, {w}] ({len} expected)",
                 input.len()
             )));
         }
-        Ok(())
+        Ok((elems, widest))
     }
 
     /// Checks that [`CompiledNet::forward`] takes inputs of NCHW `shape`: no zero
     /// dimension, the network's channels, activations within [`MAX_ACTIVATION_ELEMS`];
     /// returns the input's length. For callers that make an input, before they make it.
-    pub fn check_shape(&self, [n, c, h, w]: [usize; 4]) -> Result<usize, InferError> {
+    pub fn check_shape(&self, shape: [usize; 4]) -> Result<usize, InferError> {
+        Ok(self.shape_sizes(shape)?.0)
+    }
+
+    /// The checks of [`CompiledNet::check_shape`]: the input's length, the largest
+    /// activation and the widest layer.
+    fn shape_sizes(&self, [n, c, h, w]: [usize; 4]) -> Result<(usize, usize, usize), InferError> {
         if n == 0 || c == 0 || h == 0 || w == 0 {
             return Err(InferError::input(format!(
                 "shape [{n}, {c}, {h}, {w}] has a zero dimension"
@@ -250,8 +257,8 @@ impl CompiledNet {
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or_else(|| InferError::input(format!("shape [{n}, {c}, {h}, {w}] overflows")))?;
-        self.sizes(n, h, w)?;
-        Ok(len)
+        let (elems, widest) = self.sizes(n, h, w)?;
+        Ok((len, elems, widest))
     }
 
     /// Walks the plan's shapes: the largest activation (elements) and the widest layer
