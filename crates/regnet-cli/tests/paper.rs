@@ -163,6 +163,10 @@ fn slurm_arrays_and_a_report_without_data() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("paper");
     let o = out.to_str().unwrap();
+    // Too many jobs at once is refused before anything is set up.
+    let err = fails(&["paper", "--out", o, "--only", "X", "-j", "100000"]);
+    assert!(err.contains("--jobs 100000 is above the limit"), "{err}");
+    assert!(!out.exists(), "nothing written before the refusal");
     ok(&[
         "paper", "--out", o, "--only", "X,Y", "--models", "2", "--slurm", "-q",
     ]);

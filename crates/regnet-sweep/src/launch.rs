@@ -260,19 +260,24 @@ fn progress_line(opts: &LaunchOptions, turn: &Turn, state: &JobState) -> String 
     }
 }
 
+/// Checks a count of jobs run at once: 1 to [`MAX_JOBS`].
+pub fn check_jobs(jobs: usize) -> Result<()> {
+    if jobs == 0 {
+        return Err(Error::other("launch: --jobs must be at least 1"));
+    }
+    if jobs > MAX_JOBS {
+        return Err(Error::other(format!(
+            "launch: --jobs {jobs} is above the limit of {MAX_JOBS} jobs at once"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the sweep's jobs. Each attempt holds the job's lock ([`crate::job_lock`]): jobs
 /// that another launcher runs are skipped (listed in `running_elsewhere`), and a job
 /// finished meanwhile is not run again.
 pub fn run(opts: &LaunchOptions) -> Result<LaunchSummary> {
-    if opts.jobs == 0 {
-        return Err(Error::other("launch: --jobs must be at least 1"));
-    }
-    if opts.jobs > MAX_JOBS {
-        return Err(Error::other(format!(
-            "launch: --jobs {} is above the limit of {MAX_JOBS} jobs at once",
-            opts.jobs
-        )));
-    }
+    check_jobs(opts.jobs)?;
     let (summary, queue) = scan(opts)?;
     if opts.dry_run || queue.is_empty() {
         return Ok(summary);

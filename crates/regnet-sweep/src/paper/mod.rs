@@ -235,7 +235,11 @@ pub fn run(opts: &PaperOptions, on: &mut dyn FnMut(Event)) -> Result<PaperSummar
     if matches!(opts.launcher, Launcher::None) {
         return write_report(opts);
     }
-    // Set everything up first: a bad setting fails before hours of training.
+    // Set everything up first: a bad setting fails before hours of training, and before
+    // anything is written.
+    if let Launcher::Local { jobs, .. } = &opts.launcher {
+        crate::launch::check_jobs(*jobs)?;
+    }
     let mut cfgs = Vec::new();
     for s in &opts.only {
         let (cfg, reused) = prepare(s, opts)?;
