@@ -200,8 +200,8 @@ impl Conv1x1 {
         }
     }
 
-    /// All rows of `out`, its panels shared by the threads: twice as many runs of whole
-    /// panels as threads, so that a thread slowed by other load hands work to the other.
+    /// All rows of `out`, its channels shared by the threads in units of
+    /// [`packed::SPLIT`]: twice as many runs as threads, so that a thread slowed by other load hands work to the other.
     fn split_panels(
         level: SimdLevel,
         g: &PackedGemm,
@@ -211,12 +211,12 @@ impl Conv1x1 {
         threads: usize,
     ) {
         let c_out = g.bias.len();
-        let panels = c_out.div_ceil(packed::PANEL);
+        let panels = c_out.div_ceil(packed::SPLIT);
         let tasks = panel_tasks(panels, threads);
         let dst = SharedOut::new(out);
         parallel::for_each(tasks, |t| {
             let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
-            let cols = p0 * packed::PANEL..(p1 * packed::PANEL).min(c_out);
+            let cols = p0 * packed::SPLIT..(p1 * packed::SPLIT).min(c_out);
             // SAFETY: `out` stays borrowed until every task ends; the tasks' channel
             // ranges are disjoint.
             unsafe { packed::run(level, g, src, dst, residual, cols) };

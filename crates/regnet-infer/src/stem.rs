@@ -81,7 +81,7 @@ pub(crate) fn inside(st: &Stem, [oy, ox, np]: [usize; 3]) -> bool {
     y0 < st.h && st.h - y0 >= cv.k && x0 < st.w && x0 <= x_end && x_end <= st.w
 }
 
-/// One tile, panel by panel of the packed weight (`PANEL` channels, a last one of 16), in
+/// One tile, panel by panel of the packed weight (`PANEL` channels, a last one of 16 to 48), in
 /// strips of 2 vectors (1 for a 16-channel panel at AVX-512). `C`, `K`, `S`: input
 /// channels, kernel size, stride.
 #[inline(always)]
