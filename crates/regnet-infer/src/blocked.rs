@@ -329,12 +329,14 @@ pub(crate) fn blocked_span(
                 }
             };
         }
-        // AVX-512 has 32 vector registers: 24 accumulators; 8 pixel pointers still fit the
-        // general registers. AVX2 has 16: 12 accumulators. At most 3 slots of 16: 4
-        // 16-channel groups' weights (37 KB) and their inputs overflowed the 48 KB L1
-        // (one thread, RegNet shapes: 3 slots of 8 pixels 5-10 % faster than 4 of 6; 2 of
-        // 10 or 12 no better than 3).
-        span_at!(v4_16, "avx512f,avx512vl,avx2,fma", F32x16, 3, 8, 8, 8, 6);
+        // AVX-512 has 32 vector registers: 24 accumulators. AVX2 has 16: 12 accumulators.
+        // At most 2 slots of 16: 4 16-channel groups' weights (37 KB) and their inputs
+        // overflowed the 48 KB L1, 3 (27 KB) nearly filled it. One thread, RegNetX-400MF's
+        // grouped 3x3s at batch 8: on a Zen 4, 3 slots of 8 pixels ran 5-10 % faster than 4
+        // of 6, and 2 of 10 or 12 no faster than 3; on an Intel Xeon (two 512-bit FMA
+        // units), 2 of 12 took 13.9-14.3 ms per forward against 14.5 for 3 of 8, and 2 of
+        // 14 (14 pixel pointers) was slower on two threads.
+        span_at!(v4_16, "avx512f,avx512vl,avx2,fma", F32x16, 2, 8, 12, 8, 6);
         span_at!(v4_8, "avx512f,avx512vl,avx2,fma", F32x8, 4, 8, 8, 8, 6);
         span_at!(v3_8, "avx2,fma", F32x8, 3, 8, 6, 4, 1);
         span_at!(v3_4, "avx2,fma", F32x4, 3, 8, 6, 4, 1);
