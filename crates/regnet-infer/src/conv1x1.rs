@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::buffer::{self, Buf};
 use crate::epilogue::{self, Epilogue};
-use crate::packed::{self, PackedGemm, SharedOut};
+use crate::packed::{self, Packed, PackedGemm, SharedOut};
 use crate::parallel;
 use crate::simd::SimdLevel;
 
@@ -32,7 +32,7 @@ pub(crate) struct Conv1x1 {
     pub weight: Buf,
     /// The weight packed for the AVX-512 and AVX2 kernels (`packed.rs`), when `c_out` is a
     /// multiple of 16.
-    pub packed: Option<Buf>,
+    pub packed: Option<Packed>,
     /// Bias `[c_out]`.
     pub bias: Vec<f32>,
     /// Fused tail.
@@ -40,7 +40,7 @@ pub(crate) struct Conv1x1 {
     /// Where `c_out` is not a multiple of 16 but at least [`MIN_PADDED`] (a classifier of
     /// 1000 classes): the weight packed with zero columns up to a multiple of 16, and the
     /// bias padded alike, for the packed kernels at few rows (see [`Conv1x1::few_rows`]).
-    pub padded: Option<(Buf, Vec<f32>)>,
+    pub padded: Option<(Packed, Vec<f32>)>,
 }
 
 /// Fewest output channels that get a padded packed weight (narrower convs, such as
@@ -51,7 +51,8 @@ const MIN_PADDED: usize = 64;
 const MAX_PADDED_ROWS: usize = 64;
 
 impl Conv1x1 {
-    /// Builds from a PyTorch weight `[c_out, c_in, 1, 1]`.
+    /// Builds from a PyTorch weight `[c_out, c_in, 1, 1]`, packed for this CPU's best
+    /// SIMD level ([`Conv1x1::repack`] packs it for another).
     pub fn new(weight: &[f32], bias: Vec<f32>, c_in: usize, stride: usize, ep: Epilogue) -> Self {
         let c_out = bias.len();
         let mut w = buffer::zeroed(c_in * c_out);
@@ -60,27 +61,40 @@ impl Conv1x1 {
                 w[i * c_out + o] = weight[o * c_in + i];
             }
         }
-        let padded = (!c_out.is_multiple_of(16) && c_out >= MIN_PADDED).then(|| {
-            let c_pad = c_out.next_multiple_of(16);
-            let mut wp = vec![0.0; c_in * c_pad];
-            for (dst, src) in wp.chunks_exact_mut(c_pad).zip(w.chunks_exact(c_out)) {
-                dst[..c_out].copy_from_slice(src);
-            }
-            let mut bp = bias.clone();
-            bp.resize(c_pad, 0.0);
-            (packed::pack(&wp, c_in, c_pad), bp)
-        });
-        Conv1x1 {
+        let mut conv = Conv1x1 {
             c_in,
             c_out,
             stride,
-            packed: c_out
-                .is_multiple_of(16)
-                .then(|| packed::pack(&w, c_in, c_out)),
+            packed: None,
             weight: w,
             bias,
             ep,
-            padded,
+            padded: None,
+        };
+        conv.repack(packed::panel(SimdLevel::detect()));
+        conv
+    }
+
+    /// Packs the weight in panels of `panel` channels (see [`packed::panel`]), unless it
+    /// already is.
+    pub fn repack(&mut self, panel: usize) {
+        let (c_in, c_out) = (self.c_in, self.c_out);
+        if c_out.is_multiple_of(16) {
+            if self.packed.as_ref().is_none_or(|p| p.panel() != panel) {
+                self.packed = Some(Packed::new(&self.weight, c_in, c_out, panel));
+            }
+        } else if c_out >= MIN_PADDED && self.padded.as_ref().is_none_or(|p| p.0.panel() != panel) {
+            let c_pad = c_out.next_multiple_of(16);
+            let mut wp = vec![0.0; c_in * c_pad];
+            for (dst, src) in wp
+                .chunks_exact_mut(c_pad)
+                .zip(self.weight.chunks_exact(c_out))
+            {
+                dst[..c_out].copy_from_slice(src);
+            }
+            let mut bp = self.bias.clone();
+            bp.resize(c_pad, 0.0);
+            self.padded = Some((Packed::new(&wp, c_in, c_pad, panel), bp));
         }
     }
 
@@ -191,7 +205,7 @@ impl Conv1x1 {
     }
 
     /// The packed kernel's view of this conv.
-    fn packed_gemm<'a>(&'a self, packed: &'a [f32]) -> PackedGemm<'a> {
+    fn packed_gemm<'a>(&'a self, packed: &'a Packed) -> PackedGemm<'a> {
         PackedGemm {
             packed,
             bias: &self.bias,

@@ -13,6 +13,7 @@ use crate::blocked::blocked_span;
 use crate::buffer::{self, Buf};
 use crate::cache;
 use crate::epilogue::{Act, Epilogue, activate};
+use crate::packed::{self, Packed};
 use crate::parallel;
 use crate::patches;
 use crate::simd::SimdLevel;
@@ -47,7 +48,7 @@ pub(crate) struct DirectConv {
     pub ep: Epilogue,
     /// The weight packed for the im2col path of `patches.rs` (dense convs over few input
     /// channels: the stems).
-    pub patches: Option<Buf>,
+    pub patches: Option<Packed>,
     /// The weight transformed for `winograd.rs` (stride-1 3x3 convs with small groups).
     pub winograd: Option<Buf>,
 }
@@ -93,9 +94,17 @@ impl DirectConv {
             patches: None,
             winograd: None,
         };
-        cv.patches = patches::pack(&cv);
+        cv.repack(packed::panel(SimdLevel::detect()));
         cv.winograd = winograd::pack(&cv, weight);
         cv
+    }
+
+    /// Packs the weight of the im2col path (if it has one) in panels of `panel` channels
+    /// (see [`packed::panel`]), unless it already is.
+    pub fn repack(&mut self, panel: usize) {
+        if self.patches.as_ref().is_none_or(|p| p.panel() != panel) {
+            self.patches = patches::pack(self, panel);
+        }
     }
 
     /// Output height and width for an `h` x `w` input.

@@ -74,8 +74,10 @@ impl CompiledNet {
             }
             Err(_) => SimdLevel::detect(),
         };
+        let mut plan = Plan::compile(net, sd, bn_eps)?;
+        plan.repack(level);
         Ok(CompiledNet {
-            plan: Plan::compile(net, sd, bn_eps)?,
+            plan,
             level,
             arena: Arena::default(),
             front: Arena::default(),
@@ -88,9 +90,11 @@ impl CompiledNet {
         self.level
     }
 
-    /// Forces a SIMD level; refused if this CPU lacks it.
+    /// Forces a SIMD level (repacking the weights whose layout differs there); refused if
+    /// this CPU lacks it.
     pub fn set_level(&mut self, level: SimdLevel) -> Result<(), InferError> {
         self.level = check_level(level)?;
+        self.plan.repack(level);
         Ok(())
     }
 

@@ -1,8 +1,9 @@
-//! The 1x1 convolution's own GEMM over weights packed once: panels of 64 output channels
-//! (`[c_in][64]`, a last panel of 16 to 48), register tiles of up to 6 pixels x 64 channels
-//! at AVX-512 and 6 pixels x 16 channels at AVX2 (24 and 12 accumulators), bias in the initial
-//! accumulators and the epilogue applied before the single store; the tiles of a panel
-//! prefetch the next panel (see `prefetch.rs`). The `gemm` crate re-packs the weights on
+//! The 1x1 convolution's own GEMM over weights packed once per SIMD level: panels of
+//! output channels (`[c_in][panel]`, [`panel`]), register tiles of up to 6 pixels x 64
+//! channels at AVX-512 and 6 pixels x 16 channels at AVX2 (24 and 12 accumulators; a tile's
+//! channels are one panel), bias in the initial accumulators and the epilogue applied
+//! before the single store; the tiles of a strip of channels prefetch the next strip's
+//! weights (see `prefetch.rs`). The `gemm` crate re-packs the weights on
 //! every call and writes the tile back before the epilogue pass; this does neither. Threads
 //! may share the rows (each streams every panel) or the panels (each streams every row): see
 //! `conv1x1.rs`.
@@ -17,56 +18,109 @@ use crate::prefetch::{Ahead, Lines};
 use crate::simd::SimdLevel;
 use crate::vector::Vf;
 
-/// Output channels per panel: 4 AVX-512 vectors, so a tile of 6 rows holds 24 accumulators;
-/// AVX2 runs a panel as four strips of 16 channels (its 1x1 384->384 about 3.5 % slower than
-/// in panels of 32; one packing serves every level). On an Intel Xeon with two 512-bit FMA
-/// units, RegNetX-400MF's 1x1 384->384 at batch 8 ran 8.3-8.7 ms per forward against
-/// 9.1-9.4 with panels of 32 channels (8 rows x 2 vectors; 16 accumulators, whose broadcasts
-/// and weight loads then nearly matched the FMAs one for one). On a Zen 4 (512-bit FMAs as
-/// two halves), 48 channels and 24 accumulators had measured no faster than 32.
-pub(crate) const PANEL: usize = 64;
+/// Output channels per panel of a weight packed for `level`: the channels of one register
+/// tile, so that a tile reads one contiguous stream of weights. At AVX2 (16 channels) a
+/// strip of 384 rows (24 KiB) then stays in a 48 KiB L1; in panels of 64 its rows were
+/// 256 bytes apart and fell in a quarter of the L1's sets, so it came from L2 for every
+/// tile: on an Intel Xeon at AVX2, RegNetX-400MF's 1x1 384->384 at batch 8 ran 11.9-12.1 ms
+/// per forward against 12.8-12.9 (panels of 32: 12.6-12.7). At AVX-512 (64 channels: 4
+/// vectors x 6 rows, 24 accumulators) the same 1x1 ran 6.7 ms against 7.0-7.1 in panels of
+/// 16 read side by side, and 8.3-8.7 against 9.1-9.4 for panels of 32 in tiles of 8 rows x 2
+/// vectors (16 accumulators, whose broadcasts and weight loads then nearly matched the FMAs
+/// one for one). Any panel that is a multiple of 16 gives the same results at every level.
+pub(crate) fn panel(level: SimdLevel) -> usize {
+    // (The kernels are compiled for each of `PANELS`: a width known only at run time cost
+    // RegNetX-400MF's 1x1 convs 4-15 % at AVX2 and its stem a third, in divisions and
+    // multiplications per tile and step.)
+    match level {
+        SimdLevel::Avx512 => 64,
+        _ => 16,
+    }
+}
+
+/// The panel widths weights are packed in: [`panel`]'s, one for each level.
+pub(crate) const PANELS: [usize; 2] = [16, 64];
 
 /// The unit in which threads share a conv's output channels ([`PackedGemm::run_cols`]):
-/// half a panel, so that 320 channels split 160 + 160, not 128 + 192.
+/// so that 320 channels split 160 + 160, not 128 + 192.
 pub(crate) const SPLIT: usize = 32;
 
 /// Fewest rows per chunk, however wide the rows (64 rows of 2048 channels are 512 KiB).
 const MIN_CHUNK: usize = 64;
 
 /// Rows per chunk for `c_in` input channels: as many as fill half the L2 (the rest holds the
-/// panel and the output tiles). Each panel then streams past all the rows of a chunk while
-/// its strips stay in L1; chunks of 64 rows (the panels streaming past each chunk in turn)
+/// weights and the output tiles). Each strip's weights then stream past all the rows of a
+/// chunk while they stay in L1 (or, at AVX-512, L2); chunks of 64 rows (the panels streaming past each chunk in turn)
 /// measured 4-5 % slower on RegNetX-400MF's 384- and 160-channel 1x1 convs at AVX2 and 0-7 %
 /// at AVX-512 (1 MiB L2; about 1 % of the whole network there).
 fn chunk_rows(c_in: usize) -> usize {
     (cache::l2_bytes() / 2 / (4 * c_in.max(1))).max(MIN_CHUNK)
 }
 
-/// The strips [`PackedGemm::run_cols`] runs over `width` channels: `NV` vectors of `lanes`
-/// wide, then 2, then 1.
-fn strips<const NV: usize>(width: usize, lanes: usize) -> usize {
-    let wide = width / (NV * lanes);
-    let rest = width % (NV * lanes);
-    if NV > 2 {
-        wide + rest / (2 * lanes) + rest % (2 * lanes) / lanes
+/// The vectors (of `NV`, 2 or 1) of the strip [`PackedGemm::run_cols`] runs next, with
+/// `left` channels to go: the widest that fits.
+fn strip_vectors<const NV: usize>(left: usize, lanes: usize) -> usize {
+    if left >= NV * lanes {
+        NV
+    } else if NV > 2 && left >= 2 * lanes {
+        2
     } else {
-        wide + rest / lanes
+        1
     }
 }
 
-/// Packs a weight `[c_in][c_out]` (`c_out` a multiple of 16) into panels.
-pub(crate) fn pack(w: &[f32], c_in: usize, c_out: usize) -> Buf {
-    assert!(c_out.is_multiple_of(16) && w.len() == c_in * c_out);
-    let mut out = buffer::with_capacity(w.len());
-    let mut c0 = 0;
-    while c0 < c_out {
-        let width = PANEL.min(c_out - c0);
-        for i in 0..c_in {
-            out.extend_from_slice(&w[i * c_out + c0..][..width]);
+/// A weight `[rows][c_out]` (`c_out` a multiple of 16) packed in panels of `panel` output
+/// channels, `[c_out / panel][rows][panel]`, the last panel padded with zero columns.
+#[derive(Clone, Debug)]
+pub(crate) struct Packed {
+    data: Buf,
+    rows: usize,
+    /// Channels per panel, one of [`PANELS`].
+    panel: usize,
+}
+
+impl Packed {
+    /// Packs `w` (`[rows][c_out]`) in panels of `panel` channels (one of [`PANELS`]).
+    pub fn new(w: &[f32], rows: usize, c_out: usize, panel: usize) -> Self {
+        assert!(PANELS.contains(&panel));
+        assert!(c_out.is_multiple_of(16) && w.len() == rows * c_out);
+        let mut data = buffer::zeroed(c_out.next_multiple_of(panel) * rows);
+        for c0 in (0..c_out).step_by(panel) {
+            let width = panel.min(c_out - c0);
+            for i in 0..rows {
+                let at = c0 * rows + i * panel;
+                data[at..][..width].copy_from_slice(&w[i * c_out + c0..][..width]);
+            }
         }
-        c0 += width;
+        Packed { data, rows, panel }
     }
-    out
+
+    /// Rows (input channels, or window values).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Channels per panel.
+    pub fn panel(&self) -> usize {
+        self.panel
+    }
+
+    /// Where channel `ch`'s weight for row 0 is; those for the next rows follow
+    /// [`Packed::panel`] apart.
+    #[inline(always)]
+    pub fn offset(&self, ch: usize) -> usize {
+        ch / self.panel * self.panel * self.rows + ch % self.panel
+    }
+
+    /// The packed values.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Output channels the panels hold (a multiple of the panel width).
+    pub fn width(&self) -> usize {
+        self.data.len().checked_div(self.rows).unwrap_or(0)
+    }
 }
 
 /// An output `[m][c_out]` that several threads write at once, each its own channels (a
@@ -94,8 +148,8 @@ impl SharedOut {
 
 /// `dst = epilogue(src x weight + bias)` for `src` `[m][c_in]` and `dst` `[m][c_out]`.
 pub(crate) struct PackedGemm<'a> {
-    /// Packed weight (see [`pack`]).
-    pub packed: &'a [f32],
+    /// Packed weight.
+    pub packed: &'a Packed,
     /// Bias `[c_out]`.
     pub bias: &'a [f32],
     /// Input channels.
@@ -106,15 +160,15 @@ pub(crate) struct PackedGemm<'a> {
 
 impl PackedGemm<'_> {
     /// Runs on all rows, output channels `cols` only (whole [`SPLIT`]s, or up to `c_out`):
-    /// chunks of rows that fill half the L2 ([`chunk_rows`]), each through the panels of
-    /// `cols` (a panel's strips stay in L1 while the chunk's rows, in L2, pass them up to
-    /// `MAXR` at a time), a panel in strips of `NV` vectors, then 2, then 1.
+    /// chunks of rows that fill half the L2 ([`chunk_rows`]), each through strips of `NV`
+    /// vectors of channels (then 2, then 1, at the end) whose weights stay in cache while
+    /// the chunk's rows, in L2, pass them up to `MAXR` at a time.
     ///
     /// # Safety
     /// `dst` must be valid for writes, and no other thread may access channels `cols` of
     /// its rows during the call.
     #[inline(always)]
-    pub unsafe fn run_cols<V: Vf, const NV: usize, const MAXR: usize>(
+    pub unsafe fn run_cols<V: Vf, const NV: usize, const MAXR: usize, const P: usize>(
         &self,
         src: &[f32],
         dst: SharedOut,
@@ -123,7 +177,9 @@ impl PackedGemm<'_> {
     ) {
         let c_out = self.bias.len();
         let m = dst.len / c_out;
-        assert!(src.len() == m * self.c_in && self.packed.len() == self.c_in * c_out);
+        assert!(self.packed.panel == P);
+        assert!(src.len() == m * self.c_in && self.packed.rows == self.c_in);
+        assert!(self.c_in == 0 || self.packed.width() >= c_out);
         assert!(res.is_none_or(|r| r.len() == dst.len) && 16 % V::LANES == 0);
         assert!(cols.start.is_multiple_of(SPLIT) && cols.end <= c_out);
         assert!(cols.end.is_multiple_of(SPLIT) || cols.end == c_out);
@@ -132,48 +188,43 @@ impl PackedGemm<'_> {
         for i in 0..chunks {
             let rows = [m * i / chunks, m * (i + 1) / chunks];
             let tiles = (rows[1] - rows[0]).div_ceil(MAXR);
-            let mut c0 = cols.start - cols.start % PANEL;
-            while c0 < cols.end {
-                // Panels are PANEL channels wide but the last, which may be less (16 at least).
-                let pw = PANEL.min(c_out - c0);
-                // This caller's channels of the panel.
-                let [v_start, v_end] = [cols.start.max(c0) - c0, cols.end.min(c0 + pw) - c0];
-                let runs = strips::<NV>(v_end - v_start, V::LANES) * tiles;
-                let next = c0 + PANEL;
-                let region: &[f32] = if next < cols.end {
-                    let len = self.c_in * PANEL.min(c_out - next);
-                    &self.packed[next * self.c_in..][..len]
+            let mut c = cols.start;
+            while c < cols.end {
+                // Strips no wider than a panel stay inside one (see `tile`).
+                let left = if NV * V::LANES <= P {
+                    (P - c % P).min(cols.end - c)
+                } else {
+                    cols.end - c
+                };
+                let nv = strip_vectors::<NV>(left, V::LANES);
+                let next = c + nv * V::LANES;
+                // The next strip's weights: the panels that hold them.
+                let end = (next + NV * V::LANES).min(cols.end);
+                let region = if next < end {
+                    &self.packed.data[next / P * P * self.c_in..end.div_ceil(P) * P * self.c_in]
                 } else {
                     &[]
                 };
-                let mut pf = Ahead::new(region, runs, self.c_in);
-                let mut v0 = v_start;
-                while v0 + NV * V::LANES <= v_end {
-                    self.rows::<V, NV, MAXR>(src, rows, (c0, pw, v0), dst, res, &mut pf);
-                    v0 += NV * V::LANES;
+                let mut pf = Ahead::new(region, tiles, self.c_in);
+                match nv {
+                    1 => self.rows::<V, 1, MAXR, P>(src, rows, c, dst, res, &mut pf),
+                    2 => self.rows::<V, 2, MAXR, P>(src, rows, c, dst, res, &mut pf),
+                    _ => self.rows::<V, NV, MAXR, P>(src, rows, c, dst, res, &mut pf),
                 }
-                while NV > 2 && v0 + 2 * V::LANES <= v_end {
-                    self.rows::<V, 2, MAXR>(src, rows, (c0, pw, v0), dst, res, &mut pf);
-                    v0 += 2 * V::LANES;
-                }
-                while v0 < v_end {
-                    self.rows::<V, 1, MAXR>(src, rows, (c0, pw, v0), dst, res, &mut pf);
-                    v0 += V::LANES;
-                }
-                c0 += PANEL;
+                c = next;
             }
         }
     }
 
-    /// Rows `r0..r1` of the strip at `v0` of the panel at `c0` (`pw` wide), `NV` vectors
-    /// wide, in tiles of equal height (up to `MAXR`, at most 8): with 8, 49 rows run as 7 x 7,
-    /// not 6 x 8 and a 1-row tile, whose accumulator chains wait on the FMA latency.
+    /// Rows `r0..r1` of the strip of `NV` vectors from channel `ch`, in tiles of equal
+    /// height (up to `MAXR`, at most 8): with 8, 49 rows run as 7 x 7, not 6 x 8 and a 1-row
+    /// tile, whose accumulator chains wait on the FMA latency.
     #[inline(always)]
-    fn rows<V: Vf, const NV: usize, const MAXR: usize>(
+    fn rows<V: Vf, const NV: usize, const MAXR: usize, const P: usize>(
         &self,
         src: &[f32],
         [r0, r1]: [usize; 2],
-        strip: (usize, usize, usize),
+        strip: usize,
         dst: SharedOut,
         res: Option<&[f32]>,
         pf: &mut Ahead,
@@ -185,62 +236,75 @@ impl PackedGemm<'_> {
         for t in 0..tiles {
             let h = m * (t + 1) / tiles - m * t / tiles;
             match h {
-                8 => self.tile::<V, 8, NV>(src, r, strip, dst, res, pf.take()),
-                7 => self.tile::<V, 7, NV>(src, r, strip, dst, res, pf.take()),
-                6 => self.tile::<V, 6, NV>(src, r, strip, dst, res, pf.take()),
-                5 => self.tile::<V, 5, NV>(src, r, strip, dst, res, pf.take()),
-                4 => self.tile::<V, 4, NV>(src, r, strip, dst, res, pf.take()),
-                3 => self.tile::<V, 3, NV>(src, r, strip, dst, res, pf.take()),
-                2 => self.tile::<V, 2, NV>(src, r, strip, dst, res, pf.take()),
-                1 => self.tile::<V, 1, NV>(src, r, strip, dst, res, pf.take()),
+                8 => self.tile::<V, 8, NV, P>(src, r, strip, dst, res, pf.take()),
+                7 => self.tile::<V, 7, NV, P>(src, r, strip, dst, res, pf.take()),
+                6 => self.tile::<V, 6, NV, P>(src, r, strip, dst, res, pf.take()),
+                5 => self.tile::<V, 5, NV, P>(src, r, strip, dst, res, pf.take()),
+                4 => self.tile::<V, 4, NV, P>(src, r, strip, dst, res, pf.take()),
+                3 => self.tile::<V, 3, NV, P>(src, r, strip, dst, res, pf.take()),
+                2 => self.tile::<V, 2, NV, P>(src, r, strip, dst, res, pf.take()),
+                1 => self.tile::<V, 1, NV, P>(src, r, strip, dst, res, pf.take()),
                 _ => unreachable!("tiles of 1 to {MAXR} rows"),
             }
             r += h;
         }
     }
 
-    /// Rows `r0..r0 + NB` times the `NV` vectors of channels from `v0` of the panel at
-    /// `c0`, which is `pw` wide, prefetching the lines `pf` of the next panel.
+    /// Rows `r0..r0 + NB` times the `NV` vectors of channels from `ch`, prefetching the
+    /// lines `pf` of the next strip.
     #[inline(always)]
-    fn tile<V: Vf, const NB: usize, const NV: usize>(
+    fn tile<V: Vf, const NB: usize, const NV: usize, const P: usize>(
         &self,
         src: &[f32],
         r0: usize,
-        (c0, pw, v0): (usize, usize, usize),
+        ch: usize,
         dst: SharedOut,
         res: Option<&[f32]>,
         pf: Lines,
     ) {
         let (c_in, c_out) = (self.c_in, self.bias.len());
         let width = NV * V::LANES;
-        assert!(v0 + width <= pw && c0 + pw <= c_out && (r0 + NB) * c_in <= src.len());
-        // The panel starts after c0 / 32 full panels of c_in rows of 32.
-        let panel = &self.packed[c0 * c_in..][..c_in * pw];
-        let ch = c0 + v0;
-        // SAFETY: ch + width <= c0 + pw <= c_out = bias.len().
+        assert!(ch.is_multiple_of(V::LANES) && ch + width <= c_out);
+        assert!((r0 + NB) * c_in <= src.len() && self.packed.rows == c_in);
+        assert!(c_in == 0 || self.packed.width() >= c_out);
+        assert!(self.packed.panel == P && (width > P || ch % P + width <= P));
+        // SAFETY: ch + width <= c_out = bias.len().
         let mut acc: [[V; NB]; NV] = std::array::from_fn(|v| {
             [unsafe { V::load(self.bias.as_ptr().add(ch + v * V::LANES)) }; NB]
         });
         let a: [*const f32; NB] = std::array::from_fn(|r| src[(r0 + r) * c_in..].as_ptr());
-        // (No read through `b` when c_in is 0, where the panel is empty.)
-        let mut b = panel.as_ptr().wrapping_add(v0);
+        // Each vector's weights, in its panel; one pointer where the strip is inside a panel
+        // (where it is no wider than one: asserted), which RegNetX-400MF's 1x1 384->384 at AVX-512 ran 4 %
+        // faster than four. (No read through `b` when c_in is 0, where the weight is
+        // empty.)
+        let base = self.packed.data.as_ptr();
+        let first = base.wrapping_add(self.packed.offset(ch));
+        let b: [*const f32; NV] = std::array::from_fn(|v| {
+            if width <= P {
+                first.wrapping_add(v * V::LANES)
+            } else {
+                base.wrapping_add(self.packed.offset(ch + v * V::LANES))
+            }
+        });
         // The steps that prefetch, then the rest without the check. One loop with the check
         // inside compiled at AVX2 to 12 FMAs and 19 other instructions per step, two of them
         // reloads from the stack (now 16, none): on RegNetX-400MF's 384- and 160-channel
         // 1x1s one thread ran 42-46 GMAC/s, now 47-56; two threads (the network's case) ran
         // about 105 GMAC/s both ways, and AVX-512 did not move (92-101 on one thread).
         let fetching = pf.steps.min(c_in);
+        let mut at = 0;
         for k in 0..fetching {
             pf.fetch(k);
-            // SAFETY: the panel holds c_in rows of `pw`, of which this strip reads
-            // `v0..v0 + width` (`b` is row k's); each a[r] has c_in values.
-            unsafe { step(&mut acc, &a, b, k) };
-            b = b.wrapping_add(pw);
+            // SAFETY: each b[v] starts c_in rows of P values in the weight, of which it
+            // reads LANES (within a panel: ch and LANES divide 16, and so does P) at row k
+            // (`at`); each a[r] has c_in values.
+            unsafe { step(&mut acc, &a, &b, at, k) };
+            at += P;
         }
         for k in fetching..c_in {
             // SAFETY: as above.
-            unsafe { step(&mut acc, &a, b, k) };
-            b = b.wrapping_add(pw);
+            unsafe { step(&mut acc, &a, &b, at, k) };
+            at += P;
         }
         let last = (r0 + NB - 1) * c_out + ch + width;
         assert!(last <= dst.len && res.is_none_or(|r| last <= r.len()));
@@ -261,19 +325,21 @@ impl PackedGemm<'_> {
     }
 }
 
-/// One inner step of a tile: `acc[v][r] += a[r][k] * b[v]`, for the `NV` vectors at `b`.
+/// One inner step of a tile: `acc[v][r] += a[r][k] * b[v][at]`, `at` being where row `k`
+/// of the panels starts.
 ///
 /// # Safety
-/// `b` must be readable for `NV` vectors and every `a[r]` at `k`.
+/// Every `b[v]` must be readable for a vector at `at` and every `a[r]` at `k`.
 #[inline(always)]
 unsafe fn step<V: Vf, const NB: usize, const NV: usize>(
     acc: &mut [[V; NB]; NV],
     a: &[*const f32; NB],
-    b: *const f32,
+    b: &[*const f32; NV],
+    at: usize,
     k: usize,
 ) {
     // SAFETY: the caller's.
-    let bv: [V; NV] = std::array::from_fn(|v| unsafe { V::load(b.add(v * V::LANES)) });
+    let bv: [V; NV] = std::array::from_fn(|v| unsafe { V::load(b[v].add(at)) });
     for r in 0..NB {
         // SAFETY: the caller's.
         let x = V::splat(unsafe { *a[r].add(k) });
@@ -309,7 +375,7 @@ pub(crate) unsafe fn run(
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-        unsafe fn v4(
+        unsafe fn v4<const P: usize>(
             g: &PackedGemm,
             src: &[f32],
             dst: SharedOut,
@@ -317,10 +383,10 @@ pub(crate) unsafe fn run(
             cols: Range<usize>,
         ) {
             // SAFETY: passed on from the caller.
-            unsafe { g.run_cols::<crate::vector::F32x16, 4, 6>(src, dst, res, cols) }
+            unsafe { g.run_cols::<crate::vector::F32x16, 4, 6, P>(src, dst, res, cols) }
         }
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn v3(
+        unsafe fn v3<const P: usize>(
             g: &PackedGemm,
             src: &[f32],
             dst: SharedOut,
@@ -328,18 +394,21 @@ pub(crate) unsafe fn run(
             cols: Range<usize>,
         ) {
             // SAFETY: passed on from the caller.
-            unsafe { g.run_cols::<crate::vector::F32x8, 2, 6>(src, dst, res, cols) }
+            unsafe { g.run_cols::<crate::vector::F32x8, 2, 6, P>(src, dst, res, cols) }
         }
         if !has_kernel(level) {
             return false;
         }
         assert!(level.supported());
         // SAFETY: the CPU has the level's features (asserted just above); the rest is the
-        // caller's.
+        // caller's. (Either level runs either panel width: tests pack for one level and
+        // run at every level.)
         unsafe {
-            match level {
-                SimdLevel::Avx512 => v4(g, src, dst, res, cols),
-                _ => v3(g, src, dst, res, cols),
+            match (level, g.packed.panel) {
+                (SimdLevel::Avx512, 64) => v4::<64>(g, src, dst, res, cols),
+                (SimdLevel::Avx512, _) => v4::<16>(g, src, dst, res, cols),
+                (_, 64) => v3::<64>(g, src, dst, res, cols),
+                _ => v3::<16>(g, src, dst, res, cols),
             }
         }
         true
@@ -358,31 +427,53 @@ mod tests {
     use crate::simd::SimdLevel;
     use crate::test_support::{epilogues, val};
 
-    /// The packed kernels (AVX-512, AVX2) and gemm (the portable level) against a plain
-    /// sum, at every level, on 3 threads: row counts around the tile heights and over several
-    /// chunks ([`super::chunk_rows`]), widths with and without a 16-wide last panel, threads
-    /// sharing rows (many rows) and panels (fewer rows than channels), every epilogue.
-    /// The strip count that spreads the prefetches is the number of strips `run_cols`
-    /// runs: widest first, then 2 vectors, then 1.
+    /// `run_cols` runs the widest strips first, then 2 vectors, then 1, and covers every
+    /// channel once.
     #[test]
-    fn strip_counts_follow_the_widest_first_order() {
+    fn strips_run_widest_first() {
         for lanes in [8, 16] {
             for width in (0..=6 * lanes).step_by(lanes) {
-                let mut left = width;
-                let mut want = 0;
-                for nv in [4, 2, 1] {
-                    want += left / (nv * lanes);
-                    left %= nv * lanes;
+                let (mut left, mut got) = (width, Vec::new());
+                while left > 0 {
+                    let nv = super::strip_vectors::<4>(left, lanes);
+                    got.push(nv);
+                    left -= nv * lanes;
                 }
-                assert_eq!(super::strips::<4>(width, lanes), want, "{width} at {lanes}");
-                assert_eq!(
-                    super::strips::<2>(width, lanes),
-                    width / (2 * lanes) + width % (2 * lanes) / lanes
-                );
+                let mut want = Vec::new();
+                let mut rest = width;
+                for nv in [4, 2, 1] {
+                    want.extend(std::iter::repeat_n(nv, rest / (nv * lanes)));
+                    rest %= nv * lanes;
+                }
+                assert_eq!(got, want, "{width} at {lanes}");
+                assert_eq!(super::strip_vectors::<2>(3 * lanes, lanes), 2);
+                assert_eq!(super::strip_vectors::<2>(lanes, lanes), 1);
             }
         }
     }
 
+    /// `offset` finds every weight where `Packed::new` put it, in panels that do and do not
+    /// divide the channels.
+    #[test]
+    fn offsets_find_packed_weights() {
+        let (c_in, c_out) = (5, 80);
+        let w: Vec<f32> = (0..c_in * c_out).map(|i| i as f32).collect();
+        for panel in super::PANELS {
+            let p = super::Packed::new(&w, c_in, c_out, panel);
+            assert_eq!(p.width(), c_out.next_multiple_of(panel));
+            for i in 0..c_in {
+                for o in 0..c_out {
+                    let at = p.offset(o) + i * panel;
+                    assert_eq!(p.data()[at], w[i * c_out + o], "{o} {i} in {panel}");
+                }
+            }
+        }
+    }
+
+    /// The packed kernels (AVX-512, AVX2) and gemm (the portable level) against a plain
+    /// sum, at every level, on 3 threads: row counts around the tile heights and over several
+    /// chunks ([`super::chunk_rows`]), widths of 1 to 11 panels, threads sharing rows (many
+    /// rows) and panels (fewer rows than channels), every epilogue.
     #[test]
     fn one_by_one_matches_a_plain_sum_at_every_level() {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -396,7 +487,7 @@ mod tests {
     /// exactly where [`super::has_kernel`] says, and then gives `want`.
     fn check_packed_kernel(
         level: SimdLevel,
-        (packed, bias, c_in, ep): (&[f32], &[f32], usize, Epilogue),
+        (packed, bias, c_in, ep): (&super::Packed, &[f32], usize, Epilogue),
         src: &[f32],
         residual: Option<&[f32]>,
         want: &[f32],
@@ -450,9 +541,14 @@ mod tests {
                 let bias: Vec<f32> = (0..c_out).map(|i| val(i, 2)).collect();
                 let src: Vec<f32> = (0..m * c_in).map(|i| val(i, 3)).collect();
                 let res: Vec<f32> = (0..m * c_out).map(|i| val(i, 4)).collect();
-                let conv = Conv1x1::new(&w, bias.clone(), c_in, 1, ep);
+                let mut conv = Conv1x1::new(&w, bias.clone(), c_in, 1, ep);
                 assert_eq!(conv.packed.is_some(), c_out % 16 == 0);
                 assert_eq!(conv.padded.is_some(), c_out % 16 != 0 && c_out >= 64);
+                // Each level's panels, run at every level.
+                let panel = [16, 64][(m + c_in) % 2];
+                conv.repack(panel);
+                let panels = conv.packed.as_ref().or(conv.padded.as_ref().map(|p| &p.0));
+                assert!(panels.is_none_or(|p| p.panel() == panel));
                 let residual = ep.residual.then_some(&res[..]);
                 let want: Vec<f32> = (0..m * c_out)
                     .map(|j| {

@@ -8,9 +8,8 @@
 
 use std::ops::Range;
 
-use crate::buffer::Buf;
 use crate::direct::DirectConv;
-use crate::packed::{self, PackedGemm, SharedOut};
+use crate::packed::{self, Packed, PackedGemm, SharedOut};
 use crate::parallel;
 use crate::simd::SimdLevel;
 use crate::stem;
@@ -22,14 +21,15 @@ const MAX_C_IN: usize = 8;
 /// Most output pixels per task: 192 windows of a 7x7 stem (147 values) are 110 KiB.
 const MAX_SPAN: usize = 192;
 
-/// The weight of `cv` packed for [`packed::run`], when `cv` is a dense conv over fewer
-/// than [`MAX_C_IN`] input channels whose output channels fill the packed panels.
-pub(crate) fn pack(cv: &DirectConv) -> Option<Buf> {
+/// The weight of `cv` packed for [`packed::run`] in panels of `panel` channels, when `cv`
+/// is a dense conv over fewer than [`MAX_C_IN`] input channels and `c_out` is a multiple of
+/// 16.
+pub(crate) fn pack(cv: &DirectConv, panel: usize) -> Option<Packed> {
     let dense = cv.groups == 1 && !cv.depthwise && cv.c_in < MAX_C_IN;
     // A dense weight `[ky][kx][ci][co]` is already `[k * k * c_in][c_out]`, row `(ky * k +
     // kx) * c_in + ci`: the order in which `gather` lays out a window.
     (dense && cv.c_out.is_multiple_of(16))
-        .then(|| packed::pack(&cv.weight, cv.k * cv.k * cv.c_in, cv.c_out))
+        .then(|| Packed::new(&cv.weight, cv.k * cv.k * cv.c_in, cv.c_out, panel))
 }
 
 /// Runs `cv` on `x` (`[n, h, w, c_in]`) into `out` with its packed weight `weight` (from
@@ -37,7 +37,7 @@ pub(crate) fn pack(cv: &DirectConv) -> Option<Buf> {
 pub(crate) fn run(
     level: SimdLevel,
     cv: &DirectConv,
-    weight: &[f32],
+    weight: &Packed,
     x: &[f32],
     [h, w]: [usize; 2],
     out: &mut [f32],

@@ -59,6 +59,15 @@ impl Conv {
         format!("conv {k}x{k} {c_in}->{c_out}{g}{s} at {h}x{w}")
     }
 
+    /// Packs its weights for the packed kernels of `level` (see `packed::panel`).
+    pub fn repack(&mut self, level: SimdLevel) {
+        let panel = crate::packed::panel(level);
+        match self {
+            Conv::Pointwise(c) => c.repack(panel),
+            Conv::Direct(c) => c.repack(panel),
+        }
+    }
+
     /// Multiply-adds of a call whose output holds `out_len` values.
     pub fn macs(&self, out_len: usize) -> u64 {
         let per_output = match self {
@@ -210,6 +219,26 @@ fn block(sd: &StateDict, b: &network::Block, act: Act, eps: f64) -> Result<Block
 }
 
 impl Plan {
+    /// Packs every conv's weights for the packed kernels of `level`; those already packed
+    /// for it stay as they are.
+    pub fn repack(&mut self, level: SimdLevel) {
+        self.stem.repack(level);
+        for b in &mut self.blocks {
+            for s in &mut b.steps {
+                if let Step::Conv(c) = s {
+                    c.repack(level);
+                }
+            }
+            if let Residual::Projection(c) = &mut b.residual {
+                c.repack(level);
+            }
+        }
+        if let Some(c) = &mut self.head_conv {
+            c.repack(level);
+        }
+        self.fc.repack(crate::packed::panel(level));
+    }
+
     /// Compiles `net` with the weights of `sd` (checked against the plan first).
     pub fn compile(net: &Network, sd: &StateDict, eps: f64) -> Result<Plan, InferError> {
         sd.check(net, "state dict")?;
