@@ -222,6 +222,7 @@ fn gather_rows<const KC: usize>(
 mod tests {
     use crate::direct::DirectConv;
     use crate::epilogue::Epilogue;
+    use crate::packed;
     use crate::simd::SimdLevel;
     use crate::test_support::{epilogues, plain_conv, val};
 
@@ -251,6 +252,7 @@ mod tests {
                 let bias: Vec<f32> = (0..c_out).map(|i| val(i, 2)).collect();
                 let cv = DirectConv::new(&wt, bias, [c, k, stride, 1], ep);
                 assert!(cv.patches.is_some(), "{c}->{c_out} k{k}: packed for im2col");
+                let mut cv = cv;
                 let x: Vec<f32> = (0..n * h * w * c).map(|i| val(i, 3)).collect();
                 let mut want = plain_conv(&cv, &wt, &x, [n, h, w]);
                 let res: Vec<f32> = (0..want.len()).map(|i| val(i, 4)).collect();
@@ -259,6 +261,9 @@ mod tests {
                     *v = ep.finish(*v, if ep.residual { res[j] } else { 0.0 });
                 }
                 for level in SimdLevel::available() {
+                    // Packed for the level, as `CompiledNet` packs it (the tiles straight
+                    // from the image run only on their level's panels).
+                    cv.repack(packed::panel(level));
                     let mut got = vec![f32::NAN; want.len()];
                     cv.run(level, &x, [n, h, w], &mut got, residual);
                     for (j, (g, v)) in got.iter().zip(&want).enumerate() {
