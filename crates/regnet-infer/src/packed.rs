@@ -49,10 +49,10 @@ pub(crate) const SPLIT: usize = 32;
 const MIN_CHUNK: usize = 64;
 
 /// Rows per chunk for `c_in` input channels: as many as fill half the L2 (the rest holds the
-/// weights and the output tiles). Each strip's weights then stream past all the rows of a
-/// chunk while they stay in L1 (or, at AVX-512, L2); chunks of 64 rows (the panels streaming past each chunk in turn)
-/// measured 4-5 % slower on RegNetX-400MF's 384- and 160-channel 1x1 convs at AVX2 and 0-7 %
-/// at AVX-512 (1 MiB L2; about 1 % of the whole network there).
+/// weights and the output tiles). Each strip's weights then stay in L1 (or, at AVX-512, L2)
+/// while all the rows of a chunk pass them; chunks of 64 rows (the panels streaming past each
+/// chunk in turn) measured 4-5 % slower on RegNetX-400MF's 384- and 160-channel 1x1 convs
+/// at AVX2 and 0-7 % at AVX-512 (1 MiB L2; about 1 % of the whole network there).
 fn chunk_rows(c_in: usize) -> usize {
     (cache::l2_bytes() / 2 / (4 * c_in.max(1))).max(MIN_CHUNK)
 }
@@ -280,9 +280,9 @@ impl PackedGemm<'_> {
         });
         let a: [*const f32; NB] = std::array::from_fn(|r| src[(r0 + r) * c_in..].as_ptr());
         // Each vector's weights, in its panel; one pointer where the strip is inside a panel
-        // (where it is no wider than one: asserted), which RegNetX-400MF's 1x1 384->384 at AVX-512 ran 4 %
-        // faster than four. (No read through `b` when c_in is 0, where the weight is
-        // empty.)
+        // (where it is no wider than one: asserted), with which RegNetX-400MF's 1x1 384->384
+        // at AVX-512 ran 4 % faster than with four. (No read through `b` when c_in is 0,
+        // where the weight is empty.)
         let base = self.packed.data.as_ptr();
         let first = base.wrapping_add(self.packed.offset(ch));
         let b: [*const f32; NV] = std::array::from_fn(|v| {

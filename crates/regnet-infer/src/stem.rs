@@ -32,7 +32,8 @@ pub(crate) fn tile_fn(level: SimdLevel, cv: &DirectConv) -> Option<(TileFn, usiz
     {
         use crate::vector::{F32x8, F32x16};
         macro_rules! tile_at {
-            ($name:ident, $features:literal, $v:ty, $np:literal, $k:literal, $s:literal, $p:literal) => {
+            ($name:ident, $features:literal, $v:ty, $np:literal, $k:literal, $s:literal,
+             $p:literal) => {
                 fn $name(st: &Stem, at: usize, out: &mut [f32], res: Option<&[f32]>) {
                     #[target_feature(enable = $features)]
                     fn imp(st: &Stem, at: usize, out: &mut [f32], res: Option<&[f32]>) {
