@@ -27,7 +27,7 @@ use crate::vector::Vf;
 /// vectors x 6 rows, 24 accumulators) the same 1x1 ran 6.7 ms against 7.0-7.1 in panels of
 /// 16 read side by side, and 8.3-8.7 against 9.1-9.4 for panels of 32 in tiles of 8 rows x 2
 /// vectors (16 accumulators, whose broadcasts and weight loads then nearly matched the FMAs
-/// one for one). Any panel that is a multiple of 16 gives the same results at every level.
+/// one for one). Either width gives the same results at every level (see [`run`]).
 pub(crate) fn panel(level: SimdLevel) -> usize {
     // (The kernels are compiled for each of `PANELS`: a width known only at run time cost
     // RegNetX-400MF's 1x1 convs 4-15 % at AVX2 and its stem a third, in divisions and
@@ -279,19 +279,7 @@ impl PackedGemm<'_> {
             [unsafe { V::load(self.bias.as_ptr().add(ch + v * V::LANES)) }; NB]
         });
         let a: [*const f32; NB] = std::array::from_fn(|r| src[(r0 + r) * c_in..].as_ptr());
-        // Each vector's weights, in its panel; one pointer where the strip is inside a panel
-        // (where it is no wider than one: asserted), with which RegNetX-400MF's 1x1 384->384
-        // at AVX-512 ran 4 % faster than with four. (No read through `b` when c_in is 0,
-        // where the weight is empty.)
-        let base = self.packed.data.as_ptr();
-        let first = base.wrapping_add(self.packed.offset(ch));
-        let b: [*const f32; NV] = std::array::from_fn(|v| {
-            if width <= P {
-                first.wrapping_add(v * V::LANES)
-            } else {
-                base.wrapping_add(self.packed.offset(ch + v * V::LANES))
-            }
-        });
+        let b = self.strip_weights::<V, NV, P>(ch);
         // The steps that prefetch, then the rest without the check. One loop with the check
         // inside compiled at AVX2 to 12 FMAs and 19 other instructions per step, two of them
         // reloads from the stack (now 16, none): on RegNetX-400MF's 384- and 160-channel
@@ -302,8 +290,8 @@ impl PackedGemm<'_> {
         for k in 0..fetching {
             pf.fetch(k);
             // SAFETY: each b[v] starts c_in rows of P values in the weight, of which it
-            // reads LANES (within a panel: ch and LANES divide 16, and so does P) at row k
-            // (`at`); each a[r] has c_in values.
+            // reads LANES (within a panel: LANES divides ch and 16, and 16 divides P) at
+            // row k (`at`); each a[r] has c_in values.
             unsafe { step(&mut acc, &a, &b, at, k) };
             at += P;
         }
@@ -329,23 +317,54 @@ impl PackedGemm<'_> {
             k += 1;
             at += P;
         }
-        let last = (r0 + NB - 1) * c_out + ch + width;
+        self.finish(&acc, r0, ch, dst, res);
+    }
+
+    /// Where each of the `NV` vectors of the strip from channel `ch` has its weights, in its
+    /// panel: one pointer where the strip is inside a panel (where it is no wider than one:
+    /// `tile` asserts it), with which RegNetX-400MF's 1x1 384->384 at AVX-512 ran 4 % faster
+    /// than with four. (No read through them when c_in is 0, where the weight is empty.)
+    #[inline(always)]
+    fn strip_weights<V: Vf, const NV: usize, const P: usize>(&self, ch: usize) -> [*const f32; NV] {
+        let base = self.packed.data.as_ptr();
+        let first = base.wrapping_add(self.packed.offset(ch));
+        std::array::from_fn(|v| {
+            if NV * V::LANES <= P {
+                first.wrapping_add(v * V::LANES)
+            } else {
+                base.wrapping_add(self.packed.offset(ch + v * V::LANES))
+            }
+        })
+    }
+
+    /// The epilogue of a tile (rows `r0..r0 + NB`, the `NV` vectors from channel `ch`) and
+    /// its one store. RegNet's three epilogues (a conv's with ReLU, the last of a branch with
+    /// the residual and ReLU, the projection's) run without a test per vector; the generic
+    /// one kept the accumulators in memory.
+    #[inline(always)]
+    fn finish<V: Vf, const NB: usize, const NV: usize>(
+        &self,
+        acc: &[[V; NB]; NV],
+        r0: usize,
+        ch: usize,
+        dst: SharedOut,
+        res: Option<&[f32]>,
+    ) {
+        let c_out = self.bias.len();
+        let last = (r0 + NB - 1) * c_out + ch + NV * V::LANES;
         assert!(last <= dst.len && res.is_none_or(|r| last <= r.len()));
         let at = |v: usize, r: usize| (r0 + r) * c_out + ch + v * V::LANES;
         // SAFETY (every store and load below): in bounds (asserted above); channels
-        // ch..ch + width of these rows are this caller's alone (`run_cols`'s contract).
+        // ch..ch + NV * LANES of these rows are this caller's alone (`run_cols`'s contract).
         let put = |v: usize, r: usize, x: V| unsafe { x.store(dst.ptr.add(at(v, r))) };
-        // RegNet's three epilogues without a test per vector (a conv's with ReLU, the last
-        // of a branch with the residual and ReLU, the projection's); the generic one kept
-        // the accumulators in memory.
         match (self.ep.act, res, self.ep.act_after) {
-            (Some(Act::Relu), None, None) => each(&acc, |v, r, a| put(v, r, a.relu())),
-            (None, Some(rs), Some(Act::Relu)) => each(&acc, |v, r, a| {
+            (Some(Act::Relu), None, None) => each(acc, |v, r, a| put(v, r, a.relu())),
+            (None, Some(rs), Some(Act::Relu)) => each(acc, |v, r, a| {
                 let x = a.add(unsafe { V::load(rs.as_ptr().add(at(v, r))) });
                 put(v, r, x.relu())
             }),
-            (None, None, None) => each(&acc, put),
-            _ => each(&acc, |v, r, a| {
+            (None, None, None) => each(acc, put),
+            _ => each(acc, |v, r, a| {
                 let mut x = act_vec(self.ep.act, a);
                 if let Some(rs) = res {
                     x = x.add(unsafe { V::load(rs.as_ptr().add(at(v, r))) });
