@@ -19,8 +19,9 @@
 //! - weights packed once, buffers allocated once per input shape and reused, all of them
 //!   aligned to cache lines;
 //! - kernels compiled for AVX-512, AVX2+FMA and portable code in one binary, chosen at run
-//!   time ([`SimdLevel`], `REGNET_SIMD`); rows and tiles shared by rayon's threads, claimed
-//!   from a counter, the caller spinning (not parking) for the last ones;
+//!   time ([`SimdLevel`], `REGNET_SIMD`); rows and tiles shared by rayon's threads, each
+//!   claiming from its own range first (so it reads the rows it wrote in the layer before),
+//!   the caller spinning (not parking) for the last ones;
 //! - per-layer times on request ([`CompiledNet::profile_layers`], `regnet time --layers`).
 //!
 //! ```no_run
