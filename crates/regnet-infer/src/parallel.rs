@@ -124,8 +124,10 @@ struct Ranges {
 }
 
 impl Ranges {
+    /// `n` items over `threads` ranges. The compiled path's loops have at most one item per
+    /// activation value, and `CompiledNet` refuses activations over 2^28 values.
     fn new(n: usize, threads: usize) -> Self {
-        let n = u32::try_from(n).expect("fewer than 2^32 items");
+        let n = u32::try_from(n).expect("at most one item per activation value, < 2^28");
         let t = threads as u64;
         let at = |i: u64| (u64::from(n) * i / t) as u32;
         let ends = (0..t)
