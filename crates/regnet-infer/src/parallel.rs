@@ -120,7 +120,7 @@ pub(crate) fn for_each_span_init<S>(
 /// other load does fewer).
 struct Ranges {
     /// Per range, its next item (low half) and its end (high half).
-    ends: Vec<AtomicU64>,
+    parts: Vec<AtomicU64>,
 }
 
 impl Ranges {
@@ -130,39 +130,41 @@ impl Ranges {
         let n = u32::try_from(n).expect("at most one item per activation value, < 2^28");
         let t = threads as u64;
         let at = |i: u64| (u64::from(n) * i / t) as u32;
-        let ends = (0..t)
+        let parts = (0..t)
             .map(|i| AtomicU64::new(pack(at(i), at(i + 1))))
             .collect();
-        Ranges { ends }
+        Ranges { parts }
     }
 
     /// The next item for the thread of range `home`, or None once every item is claimed.
     fn claim(&self, home: usize) -> Option<usize> {
-        let t = self.ends.len();
-        (0..t).find_map(|k| self.take(&self.ends[(home + k) % t], k == 0))
+        let t = self.parts.len();
+        (0..t).find_map(|k| take(&self.parts[(home + k) % t], k == 0))
     }
+}
 
-    /// The first (`front`) or last item left in a range, if any.
-    fn take(&self, range: &AtomicU64, front: bool) -> Option<usize> {
-        let mut cur = range.load(Ordering::Relaxed);
-        loop {
-            let (lo, hi) = (cur as u32, (cur >> 32) as u32);
-            if lo >= hi {
-                return None;
-            }
-            let (next, item) = if front {
-                (pack(lo + 1, hi), lo)
-            } else {
-                (pack(lo, hi - 1), hi - 1)
-            };
-            match range.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Some(item as usize),
-                Err(now) => cur = now,
-            }
+/// The first (`front`) or last item left in `range` (a [`pack`]ed pair), if any.
+fn take(range: &AtomicU64, front: bool) -> Option<usize> {
+    let mut cur = range.load(Ordering::Relaxed);
+    loop {
+        let (lo, hi) = (cur as u32, (cur >> 32) as u32);
+        if lo >= hi {
+            return None;
+        }
+        let (next, item) = if front {
+            (pack(lo + 1, hi), lo)
+        } else {
+            (pack(lo, hi - 1), hi - 1)
+        };
+        match range.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Some(item as usize),
+            Err(now) => cur = now,
         }
     }
 }
 
+/// A range's next item `lo` and end `hi` in one word, so that one compare-and-swap moves
+/// either.
 fn pack(lo: u32, hi: u32) -> u64 {
     u64::from(lo) | (u64::from(hi) << 32)
 }
