@@ -50,7 +50,7 @@ pub(crate) struct DirectConv {
     /// channels: the stems).
     pub patches: Option<Packed>,
     /// The weight transformed for `winograd.rs` (stride-1 3x3 convs with small groups).
-    pub winograd: Option<Buf>,
+    pub winograd: Option<Box<winograd::Transformed>>,
 }
 
 impl DirectConv {
@@ -95,7 +95,7 @@ impl DirectConv {
             winograd: None,
         };
         cv.repack(packed::panel(SimdLevel::detect()));
-        cv.winograd = winograd::pack(&cv, weight);
+        cv.winograd = winograd::pack(&cv, weight).map(Box::new);
         cv
     }
 

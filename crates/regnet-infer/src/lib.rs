@@ -10,8 +10,8 @@
 //! - NHWC activations from stem to head, so a 1x1 conv is one GEMM over pixels (packed
 //!   AVX-512 and AVX2 kernels, the `gemm` crate elsewhere) and a grouped 3x3 conv a direct kernel
 //!   register-blocked over pixels and the output channels of one or several groups, or, at
-//!   stride 1 with groups of up to 64 channels, Winograd's F(2x2, 3x3) (2.25x fewer
-//!   multiply-adds); a stem over few input channels gathers its windows a span at a time for
+//!   stride 1 with groups of up to 64 channels, Winograd's F(4x4, 3x3) (4x fewer
+//!   multiply-adds) or on small work F(2x2, 3x3) (2.25x); a stem over few input channels gathers its windows a span at a time for
 //!   the packed GEMM, except that the 3-channel image stems read whole register tiles of
 //!   windows straight from the image;
 //! - the leading blocks of a batch whose activations are large run one image at a time,

@@ -1,17 +1,26 @@
-//! Winograd's F(2x2, 3x3) for stride-1 3x3 convs with small groups (RegNet's grouped convs
-//! in every block but the first of a stage). Each 2x2 block of output pixels (a "tile") is
-//! computed from its 4x4 input window: the window and the weight are transformed into 16
-//! positions each (additions only for the input; the weight once, when packed), multiplied
-//! position by position, and the 16 products transformed back into the 4 outputs. Per input
-//! and output channel a tile costs 16 multiply-adds instead of 36 (2.25x fewer); the
-//! transforms cost a few additions per value. The transforms are Lavin and Gray's ("Fast
-//! Algorithms for Convolutional Neural Networks", 2016): with `d` the window and `g` the
-//! kernel, `y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`.
+//! Winograd's F(2x2, 3x3) and F(4x4, 3x3) for stride-1 3x3 convs with small groups
+//! (RegNet's grouped convs in every block but the first of a stage). Each M x M block of
+//! output pixels (a "tile", M = 2 or 4) is computed from its (M + 2)² input window: the window
+//! and the weight are transformed into (M + 2)² positions each (the weight once, when
+//! packed), multiplied position by position, and the products transformed back into the M²
+//! outputs. Per input and output channel an output pixel costs 4 multiply-adds with F(2x2)
+//! and 2.25 with F(4x4) instead of 9; the transforms cost a few operations per value. The
+//! transforms are Lavin and Gray's ("Fast Algorithms for Convolutional Neural Networks",
+//! 2016): with `d` the window and `g` the kernel, `y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`. F(4x4)'s
+//! larger coefficients round more (see the unit test); the compiled networks still agree
+//! with the burn model's logits to about 1e-6 (`tests/families.rs`).
 //!
-//! A task runs whole rows of tiles of one image (so its output is a contiguous slice), in
-//! blocks of up to [`MAX_TILES`] tiles; per block and group, the transformed inputs
-//! (`[position][tile][input channel]`) and the products (`[position][tile][output
-//! channel]`) sit in a per-thread scratch small enough for the L1, and the products are a
+//! F(4x4) runs where a task has a register block of its tiles ([`tile_side`]). Its weight is
+//! 4x the direct kernel's (36 positions against 9): a 384-channel layer's is 885 KB, which
+//! at batch 8 came from memory at every layer (the network's weights outgrow the caches)
+//! and, with the hardware's prefetch alone, took back most of what the fewer multiply-adds
+//! gained (RegNetX-400MF's 3x3 384 at 7x7, AVX2, per call: 145 us alone, 230 in the
+//! network); the products now prefetch the next group's weight.
+//!
+//! A task runs whole rows of tiles of one image, or on small maps whole images (so its
+//! output is a contiguous slice), in blocks of up to [`max_tiles`] tiles; per block and
+//! group, the transformed inputs (`[position][tile][input channel]`) and the products
+//! (`[position][tile][output channel]`) sit in a per-thread scratch, and the products are a
 //! register-blocked GEMM per position: `NB` tiles times `NV` vectors of output channels.
 
 use crate::buffer::{self, Buf};
@@ -20,53 +29,86 @@ use crate::parallel;
 use crate::simd::SimdLevel;
 use crate::vector::{F32x4, Vf};
 
-/// Transformed positions per tile.
-const POS: usize = 16;
+/// Most transformed positions per tile: F(4x4, 3x3)'s 6 x 6.
+const MAX_POS: usize = 36;
 
-/// Most tiles per block: the scratch of 16-channel groups is then 2 x 16 KiB, next to a
-/// group's 16 KiB of transformed weight in the L1 (24 tiles measured no faster).
-const MAX_TILES: usize = 16;
+/// Positions per tile of F(`M`x`M`, 3x3): its input window is `M + 2` pixels square.
+const fn pos(m: usize) -> usize {
+    (m + 2) * (m + 2)
+}
+
+/// Most tiles per block of F(`M`x`M`, 3x3): the scratch of 16-channel groups is then 2 x 16
+/// KiB (F(2x2)) or 2 x 18 KiB (F(4x4)), next to a group's transformed weight (16 or 36 KiB)
+/// in the L1 and L2 (24 tiles of F(2x2) measured no faster).
+const fn max_tiles(m: usize) -> usize {
+    if m == 2 { 16 } else { 8 }
+}
 
 /// Largest group (input or output channels) run here: the scratch grows with it.
 const MAX_GROUP: usize = 64;
 
-/// `G`: the kernel transform, 4 x 3.
-const G: [[f32; 3]; 4] = [
+/// `G` of F(2x2, 3x3): the kernel transform, 4 x 3.
+const G2: [[f32; 3]; 4] = [
     [1.0, 0.0, 0.0],
     [0.5, 0.5, 0.5],
     [0.5, -0.5, 0.5],
     [0.0, 0.0, 1.0],
 ];
 
-/// The weight of `cv` (PyTorch `[c_out, c_in / groups, 3, 3]` in `weight`) transformed to
-/// `[group][position][ci][co]`, when `cv` is a stride-1 3x3 conv whose groups are small
-/// enough and whose output groups are whole 4-lane vectors; `None` otherwise.
-pub(crate) fn pack(cv: &DirectConv, weight: &[f32]) -> Option<Buf> {
+/// `G` of F(4x4, 3x3), 6 x 3 (interpolation points 0, -1, 1, -2, 2 and infinity).
+const G4: [[f32; 3]; 6] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+
+/// A conv's weight transformed for both tilings, each `[group][position][ci][co]`.
+#[derive(Clone, Debug)]
+pub(crate) struct Transformed {
+    f2: Buf,
+    f4: Buf,
+}
+
+/// The weight of `cv` (PyTorch `[c_out, c_in / groups, 3, 3]` in `weight`) transformed,
+/// when `cv` is a stride-1 3x3 conv whose groups are small enough and whose output groups
+/// are whole 4-lane vectors; `None` otherwise.
+pub(crate) fn pack(cv: &DirectConv, weight: &[f32]) -> Option<Transformed> {
     let (cin_g, cout_g) = (cv.c_in / cv.groups, cv.c_out / cv.groups);
     let fits = cv.k == 3 && cv.stride == 1 && cv.pad == 1 && !cv.depthwise;
     if !fits || cin_g > MAX_GROUP || cout_g > MAX_GROUP || !cout_g.is_multiple_of(4) {
         return None;
     }
-    let mut u = buffer::zeroed(cv.groups * POS * cin_g * cout_g);
+    Some(Transformed {
+        f2: transform_weight(cv, weight, &G2),
+        f4: transform_weight(cv, weight, &G4),
+    })
+}
+
+/// `G k Gᵀ` of every kernel `k` of `weight`, `[group][position][ci][co]`.
+fn transform_weight<const A: usize>(cv: &DirectConv, weight: &[f32], g: &[[f32; 3]; A]) -> Buf {
+    let (cin_g, cout_g) = (cv.c_in / cv.groups, cv.c_out / cv.groups);
+    let mut u = buffer::zeroed(cv.groups * A * A * cin_g * cout_g);
     for o in 0..cv.c_out {
-        let (g, co) = (o / cout_g, o % cout_g);
+        let (grp, co) = (o / cout_g, o % cout_g);
         for ci in 0..cin_g {
             let k = &weight[(o * cin_g + ci) * 9..][..9];
-            // G k Gᵀ, 4 x 4.
-            for a in 0..4 {
-                for b in 0..4 {
-                    let mut s = 0.0;
+            for a in 0..A {
+                for b in 0..A {
+                    let mut s = 0.0f64;
                     for i in 0..3 {
                         for j in 0..3 {
-                            s += G[a][i] * k[i * 3 + j] * G[b][j];
+                            s += f64::from(g[a][i] * g[b][j]) * f64::from(k[i * 3 + j]);
                         }
                     }
-                    u[((g * POS + a * 4 + b) * cin_g + ci) * cout_g + co] = s;
+                    u[((grp * A * A + a * A + b) * cin_g + ci) * cout_g + co] = s as f32;
                 }
             }
         }
     }
-    Some(u)
+    u
 }
 
 /// Runs `cv` with its transformed weight `u` (from [`pack`]) on `x` (`[n, h, w, c_in]`)
@@ -75,43 +117,115 @@ pub(crate) fn pack(cv: &DirectConv, weight: &[f32]) -> Option<Buf> {
 pub(crate) fn run(
     level: SimdLevel,
     cv: &DirectConv,
-    u: &[f32],
+    u: &Transformed,
     x: &[f32],
     [h, w]: [usize; 2],
     out: &mut [f32],
     residual: Option<&[f32]>,
 ) -> bool {
+    let threads = rayon::current_num_threads().max(1);
+    let n = out.len() / (h * w * cv.c_out);
+    let m = tile_side(level, cv.c_out / cv.groups, [n, h, w], threads);
+    run_tiled(level, cv, u, x, [h, w, m], out, residual)
+}
+
+/// [`run`] with F(`m`x`m`, 3x3).
+fn run_tiled(
+    level: SimdLevel,
+    cv: &DirectConv,
+    u: &Transformed,
+    x: &[f32],
+    [h, w, m]: [usize; 3],
+    out: &mut [f32],
+    residual: Option<&[f32]>,
+) -> bool {
     let (cin_g, cout_g) = (cv.c_in / cv.groups, cv.c_out / cv.groups);
-    let Some(span) = span_fn(level, cin_g, cout_g) else {
+    let Some(span) = span_fn(level, cin_g, cout_g, m) else {
         return false;
     };
-    assert!(u.len() == cv.groups * POS * cin_g * cout_g);
+    let u = if m == 2 { &u.f2[..] } else { &u.f4[..] };
+    assert!(u.len() == cv.groups * pos(m) * cin_g * cout_g);
     let img_len = h * w * cv.c_out;
     let n = out.len() / img_len;
     assert!(out.len() == n * img_len && x.len() >= n * h * w * cv.c_in);
-    // Whole rows of tiles per task (two output rows each), about 4 tasks per thread.
-    let tile_rows = h.div_ceil(2);
+    let (tile_rows, tw) = (h.div_ceil(m), w.div_ceil(m));
     let threads = rayon::current_num_threads().max(1);
-    let rows = (n * tile_rows).div_ceil(threads * 4).clamp(1, tile_rows);
-    let span_len = rows * 2 * w * cv.c_out;
+    let sp = split(n, [tile_rows, tw], threads, max_tiles(m));
+    // Tasks of whole images are spans of the whole batch; tasks of rows, spans of an image.
+    let (chunk, span_len) = if sp.imgs > 1 {
+        (out.len(), sp.imgs * img_len)
+    } else {
+        (img_len, sp.rows * m * w * cv.c_out)
+    };
     let scratch = || Scratch::new(cin_g, cout_g);
-    parallel::for_each_span_init(out, img_len, span_len, scratch, |s, b, i, o| {
-        let img = &x[b * h * w * cv.c_in..][..h * w * cv.c_in];
-        let start = b * img_len + i * span_len;
+    parallel::for_each_span_init(out, chunk, span_len, scratch, |s, b, i, o| {
+        let (b0, row0) = if sp.imgs > 1 {
+            (i * sp.imgs, 0)
+        } else {
+            (b, i * sp.rows)
+        };
+        let start = b0 * img_len + row0 * m * w * cv.c_out;
         let res = residual.map(|r| &r[start..start + o.len()]);
-        let r0 = i * rows;
-        let r1 = (r0 + rows).min(tile_rows);
+        let nt = if sp.imgs > 1 {
+            (n - b0).min(sp.imgs) * tile_rows * tw
+        } else {
+            ((row0 + sp.rows).min(tile_rows) - row0) * tw
+        };
         let job = Job {
             cv,
             u,
-            img,
-            h,
-            w,
-            row0: r0,
+            x,
+            hw: [h, w],
+            tile_rows,
+            b0,
+            row0,
         };
-        span(&job, (r1 - r0) * w.div_ceil(2), o, res, s);
+        span(&job, nt, o, res, s);
     });
     true
+}
+
+/// How a conv's tiles are split into tasks: `rows` tile rows of one image each, or (where
+/// `imgs > 1`, `rows` then being a whole image's) `imgs` whole images each.
+#[derive(Clone, Copy)]
+struct Split {
+    rows: usize,
+    imgs: usize,
+}
+
+/// The split of `n` images of `tile_rows` rows of `tw` tiles: rows of an image, about 4
+/// tasks per thread; on small maps whole images, as many as give `block` tiles a task (each
+/// transformed weight then serves that many tiles), leaving 2 tasks per thread.
+fn split(n: usize, [tile_rows, tw]: [usize; 2], threads: usize, block: usize) -> Split {
+    let rows = (n * tile_rows).div_ceil(threads * 4).clamp(1, tile_rows);
+    let imgs = if rows < tile_rows {
+        1
+    } else {
+        block.div_ceil(tile_rows * tw).min(n / (2 * threads)).max(1)
+    };
+    Split { rows, imgs }
+}
+
+/// The output tile side for `n` images of `h` x `w` with groups of `cout_g` output
+/// channels: 4 (F(4x4, 3x3): 2.25 multiplies per output and input channel against F(2x2)'s
+/// 4) where a task has a whole register block of tiles (see [`span_fn`]), else 2 (a task of
+/// F(4x4) on a 7x7 map at batch 1 has 2 tiles, and its padded block wasted half the
+/// products: slower than F(2x2)).
+fn tile_side(level: SimdLevel, cout_g: usize, [n, h, w]: [usize; 3], threads: usize) -> usize {
+    let lanes = match level {
+        SimdLevel::Avx512 if cout_g.is_multiple_of(16) => 16,
+        SimdLevel::Avx512 | SimdLevel::Avx2 if cout_g.is_multiple_of(8) => 8,
+        _ => 4,
+    };
+    let block = if level == SimdLevel::Avx512 || cout_g == lanes {
+        8
+    } else {
+        4
+    };
+    let tw = w.div_ceil(4);
+    let sp = split(n, [h.div_ceil(4), tw], threads, max_tiles(4));
+    let tiles = sp.rows * tw * sp.imgs;
+    if tiles >= block { 4 } else { 2 }
 }
 
 /// A thread's transformed inputs and products (aligned: the products are stored and loaded
@@ -119,17 +233,23 @@ pub(crate) fn run(
 struct Scratch {
     v: Buf,
     m: Buf,
-    windows: Vec<[*const f32; POS]>,
+    windows: Vec<[*const f32; MAX_POS]>,
 }
 
+/// The most a block of either tiling holds per channel of a group.
+const SCRATCH_ROWS: usize = {
+    let (a, b) = (pos(2) * max_tiles(2), pos(4) * max_tiles(4));
+    if a > b { a } else { b }
+};
+
 impl Scratch {
-    /// Room for a block of [`MAX_TILES`] tiles of groups of `cin_g` input and `cout_g`
+    /// Room for a block of tiles of either tiling, groups of `cin_g` input and `cout_g`
     /// output channels (at most [`MAX_GROUP`] each: see [`pack`]).
     fn new(cin_g: usize, cout_g: usize) -> Self {
         Scratch {
-            v: buffer::zeroed(POS * MAX_TILES * cin_g),
-            m: buffer::zeroed(POS * MAX_TILES * cout_g),
-            windows: Vec::with_capacity(MAX_TILES),
+            v: buffer::zeroed(SCRATCH_ROWS * cin_g),
+            m: buffer::zeroed(SCRATCH_ROWS * cout_g),
+            windows: Vec::with_capacity(max_tiles(2)),
         }
     }
 }
@@ -137,35 +257,50 @@ impl Scratch {
 /// What every block of a task shares.
 struct Job<'a> {
     cv: &'a DirectConv,
+    /// The weight transformed for the task's tiling.
     u: &'a [f32],
-    /// The image, `[h, w, c_in]`.
-    img: &'a [f32],
-    h: usize,
-    w: usize,
-    /// The task's first tile row.
+    /// The input, `[n, h, w, c_in]`.
+    x: &'a [f32],
+    /// The maps' height and width.
+    hw: [usize; 2],
+    /// Tile rows per image.
+    tile_rows: usize,
+    /// The task's first image, and its first tile row in that image.
+    b0: usize,
     row0: usize,
+}
+
+impl Job<'_> {
+    /// Where the task's tile `t` lies: its image (from the task's first) and tile row and
+    /// column in that image.
+    fn place(&self, t: usize, tw: usize) -> [usize; 3] {
+        let r = self.row0 + t / tw;
+        [r / self.tile_rows, r % self.tile_rows, t % tw]
+    }
 }
 
 /// A task's kernel: the job, its number of tiles, its output (and residual) rows, scratch.
 type SpanFn = fn(&Job, usize, &mut [f32], Option<&[f32]>, &mut Scratch);
 
-/// The kernel for groups of `cin_g` input and `cout_g` output channels at `level`, if a
-/// vector width divides `cout_g` and the direct kernel is not faster. That is the case of
-/// AVX-512 with groups one vector wide (8 or 16 channels in and out, RegNetX-400MF's and
-/// RegNetY-800MF's): the direct kernel runs several groups per tile there, and the products
-/// here, one FMA per broadcast value as there, measured 0.63-1.17x its speed (one thread,
-/// RegNet shapes of 7x7 to 28x28, batches 1 and 8), where AVX2 measured 0.91-1.45x and wider
-/// groups (24, 48) 1.12-2.6x at both levels.
-fn span_fn(level: SimdLevel, cin_g: usize, cout_g: usize) -> Option<SpanFn> {
+/// The kernel of F(`m`x`m`, 3x3) for groups of `cin_g` input and `cout_g` output channels
+/// at `level`, if a vector width divides `cout_g` and the direct kernel is not faster.
+/// That is the case of F(2x2) at AVX-512 with groups one vector wide (8 or 16 channels in
+/// and out, RegNetX-400MF's and RegNetY-800MF's): the direct kernel runs several groups per
+/// tile there, and the products here, one FMA per broadcast value as there, measured
+/// 0.63-1.17x its speed (one thread, RegNet shapes of 7x7 to 28x28, batches 1 and 8), where
+/// AVX2 measured 0.91-1.45x and wider groups (24, 48) 1.12-2.6x at both levels. F(4x4)
+/// there measured 1.37x the direct kernel at 14x14 and 1.55x at 28x28 (batch 8).
+fn span_fn(level: SimdLevel, cin_g: usize, cout_g: usize, m: usize) -> Option<SpanFn> {
     #[cfg(target_arch = "x86_64")]
     {
         use crate::vector::{F32x8, F32x16};
         macro_rules! span_at {
-            ($name:ident, $features:literal, $v:ty, $a:literal, $b:literal, $c:literal) => {
+            ($name:ident, $features:literal, $v:ty, $m:literal, $a:literal, $b:literal,
+             $c:literal) => {
                 fn $name(j: &Job, nt: usize, o: &mut [f32], r: Option<&[f32]>, s: &mut Scratch) {
                     #[target_feature(enable = $features)]
                     fn imp(j: &Job, nt: usize, o: &mut [f32], r: Option<&[f32]>, s: &mut Scratch) {
-                        span_imp::<$v, $a, $b, $c>(j, nt, o, r, s)
+                        span_imp::<$v, $m, $a, $b, $c>(j, nt, o, r, s)
                     }
                     // SAFETY: only chosen below for a level the CPU supports (a
                     // CompiledNet only holds such levels).
@@ -173,37 +308,48 @@ fn span_fn(level: SimdLevel, cin_g: usize, cout_g: usize) -> Option<SpanFn> {
                 }
             };
         }
-        // Tiles per register block (divisors of MAX_TILES): 8 accumulators or more cover
-        // the FMA latency; at most 24 of AVX-512's 32 registers and 12 of AVX2's 16 (4
-        // tiles of 2 vectors at AVX2 measured faster than 6 on 7x7 maps, whose 16 tiles
-        // then need no padded block).
-        span_at!(v4_16, "avx512f,avx512vl,avx2,fma", F32x16, 8, 8, 8);
-        span_at!(v4_8, "avx512f,avx512vl,avx2,fma", F32x8, 8, 8, 8);
-        span_at!(v3_8, "avx2,fma", F32x8, 8, 4, 4);
-        span_at!(v3_4, "avx2,fma", F32x4, 8, 4, 4);
+        // Tiles per register block (divisors of both tilings' block sizes): 8 accumulators
+        // or more cover the FMA latency; at most 24 of AVX-512's 32 registers and 12 of
+        // AVX2's 16 (4 tiles of 2 vectors at AVX2 measured faster than 6 on 7x7 maps,
+        // whose 16 tiles then need no padded block).
+        span_at!(v4_16_f2, "avx512f,avx512vl,avx2,fma", F32x16, 2, 8, 8, 8);
+        span_at!(v4_8_f2, "avx512f,avx512vl,avx2,fma", F32x8, 2, 8, 8, 8);
+        span_at!(v3_8_f2, "avx2,fma", F32x8, 2, 8, 4, 4);
+        span_at!(v3_4_f2, "avx2,fma", F32x4, 2, 8, 4, 4);
+        span_at!(v4_16_f4, "avx512f,avx512vl,avx2,fma", F32x16, 4, 8, 8, 8);
+        span_at!(v4_8_f4, "avx512f,avx512vl,avx2,fma", F32x8, 4, 8, 8, 8);
+        span_at!(v3_8_f4, "avx2,fma", F32x8, 4, 8, 4, 4);
+        span_at!(v3_4_f4, "avx2,fma", F32x4, 4, 8, 4, 4);
+        let pick = |f2: SpanFn, f4: SpanFn| Some(if m == 2 { f2 } else { f4 });
         let one_vector = cin_g == cout_g && (cout_g == 16 || cout_g == 8);
         match level {
-            SimdLevel::Avx512 if one_vector => return None,
-            SimdLevel::Avx512 if cout_g.is_multiple_of(16) => return Some(v4_16),
-            SimdLevel::Avx512 if cout_g.is_multiple_of(8) => return Some(v4_8),
-            SimdLevel::Avx2 if cout_g.is_multiple_of(8) => return Some(v3_8),
-            SimdLevel::Avx512 | SimdLevel::Avx2 if cout_g.is_multiple_of(4) => return Some(v3_4),
+            SimdLevel::Avx512 if one_vector && m == 2 => return None,
+            SimdLevel::Avx512 if cout_g.is_multiple_of(16) => return pick(v4_16_f2, v4_16_f4),
+            SimdLevel::Avx512 if cout_g.is_multiple_of(8) => return pick(v4_8_f2, v4_8_f4),
+            SimdLevel::Avx2 if cout_g.is_multiple_of(8) => return pick(v3_8_f2, v3_8_f4),
+            SimdLevel::Avx512 | SimdLevel::Avx2 if cout_g.is_multiple_of(4) => {
+                return pick(v3_4_f2, v3_4_f4);
+            }
             SimdLevel::Avx512 | SimdLevel::Avx2 => return None,
             SimdLevel::Portable => {}
         }
     }
     let _ = (level, cin_g);
-    fn portable(j: &Job, nt: usize, o: &mut [f32], r: Option<&[f32]>, s: &mut Scratch) {
-        span_imp::<F32x4, 8, 4, 4>(j, nt, o, r, s)
+    fn portable2(j: &Job, nt: usize, o: &mut [f32], r: Option<&[f32]>, s: &mut Scratch) {
+        span_imp::<F32x4, 2, 8, 4, 4>(j, nt, o, r, s)
     }
-    cout_g.is_multiple_of(4).then_some(portable as SpanFn)
+    fn portable4(j: &Job, nt: usize, o: &mut [f32], r: Option<&[f32]>, s: &mut Scratch) {
+        span_imp::<F32x4, 4, 8, 4, 4>(j, nt, o, r, s)
+    }
+    let f: SpanFn = if m == 2 { portable2 } else { portable4 };
+    cout_g.is_multiple_of(4).then_some(f)
 }
 
-/// A task's `nt` tiles (whole tile rows from `job.row0`) in blocks of up to [`MAX_TILES`]:
-/// per block and group, transform the inputs, multiply, transform back and store.
-/// `NBn`: tiles per register block of `n` vectors.
+/// A task's `nt` tiles of F(`M`x`M`, 3x3) (whole tile rows from `job.row0`) in blocks of up
+/// to [`max_tiles`]: per block and group, transform the inputs, multiply, transform back
+/// and store. `NBn`: tiles per register block of `n` vectors.
 #[inline(always)]
-fn span_imp<V: Vf, const NB1: usize, const NB2: usize, const NB3: usize>(
+fn span_imp<V: Vf, const M: usize, const NB1: usize, const NB2: usize, const NB3: usize>(
     job: &Job,
     nt: usize,
     out: &mut [f32],
@@ -212,98 +358,131 @@ fn span_imp<V: Vf, const NB1: usize, const NB2: usize, const NB3: usize>(
 ) {
     let cv = job.cv;
     let (cin_g, cout_g) = (cv.c_in / cv.groups, cv.c_out / cv.groups);
-    assert!(s.v.len() >= POS * MAX_TILES * cin_g && s.m.len() >= POS * MAX_TILES * cout_g);
+    let mt = max_tiles(M);
+    assert!(s.v.len() >= pos(M) * mt * cin_g && s.m.len() >= pos(M) * mt * cout_g);
     assert!(res.is_none_or(|r| r.len() == out.len()));
     // Blocks of a multiple of 8 tiles where possible: the products run whole register
     // blocks (padded, see `products`), so 16 + 16 + 1 computes fewer than 11 + 11 + 11.
-    let blocks = nt.div_ceil(MAX_TILES);
-    let per = nt.div_ceil(blocks).next_multiple_of(8).min(MAX_TILES);
+    let blocks = nt.div_ceil(mt);
+    let per = nt.div_ceil(blocks).next_multiple_of(8).min(mt);
     let mut t0 = 0;
     while t0 < nt {
         let bt = per.min(nt - t0);
-        window_table(job, t0, bt, &mut s.windows);
+        window_table::<M>(job, t0, bt, &mut s.windows);
         for g in 0..cv.groups {
-            transform_inputs::<V>(job, &s.windows, g, bt, &mut s.v);
+            transform_inputs::<V, M>(job, &s.windows, g, bt, &mut s.v);
             let mut c = 0;
             while c < cout_g / V::LANES {
                 let nv = (cout_g / V::LANES - c).min(3);
                 let at = [g, c * V::LANES, bt];
                 match nv {
-                    1 => products::<V, 1, NB1>(job, at, &s.v, &mut s.m),
-                    2 => products::<V, 2, NB2>(job, at, &s.v, &mut s.m),
-                    _ => products::<V, 3, NB3>(job, at, &s.v, &mut s.m),
+                    1 => products::<V, M, 1, NB1>(job, at, &s.v, &mut s.m),
+                    2 => products::<V, M, 2, NB2>(job, at, &s.v, &mut s.m),
+                    _ => products::<V, M, 3, NB3>(job, at, &s.v, &mut s.m),
                 }
                 c += nv;
             }
-            transform_outputs::<V>(job, [g, t0, bt], &s.m, out, res);
+            transform_outputs::<V, M>(job, [g, t0, bt], &s.m, out, res);
         }
         t0 += bt;
     }
 }
 
-/// Fills `table` with where tile `t0 + t`'s 16 window pixels read (channel 0): an input
-/// pixel, or the zeros outside the image. `[tile][position]`.
-fn window_table(job: &Job, t0: usize, bt: usize, table: &mut Vec<[*const f32; POS]>) {
-    let (cv, w) = (job.cv, job.w);
-    let tw = w.div_ceil(2);
-    assert!(job.img.len() == job.h * w * cv.c_in && cv.zeros.len() == cv.c_in);
+/// Fills `table` with where tile `t0 + t`'s `(M + 2)²` window pixels read (channel 0): an
+/// input pixel, or the zeros outside the image. `[tile][position]`, unused positions null.
+fn window_table<const M: usize>(
+    job: &Job,
+    t0: usize,
+    bt: usize,
+    table: &mut Vec<[*const f32; MAX_POS]>,
+) {
+    let (cv, [h, w], a) = (job.cv, job.hw, M + 2);
+    let tw = w.div_ceil(M);
+    assert!(cv.zeros.len() == cv.c_in);
     table.clear();
     table.extend((t0..t0 + bt).map(|t| {
-        let (ty, tx) = (job.row0 + t / tw, t % tw);
-        std::array::from_fn(|p| {
-            let iy = (2 * ty + p / 4).wrapping_sub(1);
-            let ix = (2 * tx + p % 4).wrapping_sub(1);
-            if iy < job.h && ix < w {
-                job.img[(iy * w + ix) * cv.c_in..].as_ptr()
+        let [bi, ty, tx] = job.place(t, tw);
+        let img = (job.b0 + bi) * h * w;
+        let mut win = [std::ptr::null(); MAX_POS];
+        for (p, ptr) in win[..a * a].iter_mut().enumerate() {
+            let iy = (M * ty + p / a).wrapping_sub(1);
+            let ix = (M * tx + p % a).wrapping_sub(1);
+            *ptr = if iy < h && ix < w {
+                job.x[(img + iy * w + ix) * cv.c_in..].as_ptr()
             } else {
                 cv.zeros.as_ptr()
-            }
-        })
+            };
+        }
+        win
     }));
 }
 
 /// `Bᵀ d B` of group `g`'s channels of every window into `v` (`[position][tile][ci]`,
-/// `bt` tiles per position).
+/// [`max_tiles`] tiles per position).
 #[inline(always)]
-fn transform_inputs<V: Vf>(
+fn transform_inputs<V: Vf, const M: usize>(
     job: &Job,
-    windows: &[[*const f32; POS]],
+    windows: &[[*const f32; MAX_POS]],
     g: usize,
     bt: usize,
     v: &mut [f32],
 ) {
     let cin_g = job.cv.c_in / job.cv.groups;
-    assert!(windows.len() == bt && bt <= MAX_TILES && v.len() >= POS * MAX_TILES * cin_g);
+    let mt = max_tiles(M);
+    assert!(windows.len() == bt && bt <= mt && v.len() >= pos(M) * mt * cin_g);
+    let stride = mt * cin_g;
     for (t, win) in windows.iter().enumerate() {
         // Each window pointer reads c_in values (an input pixel, or `zeros`), so the
         // group's channels g * cin_g.. are readable; dst's last write is at
-        // (15 * MAX_TILES + t) * cin_g + cin_g - 1 < v.len() (asserted).
-        let src = win.map(|p| p.wrapping_add(g * cin_g));
+        // ((pos - 1) * mt + t) * cin_g + cin_g - 1 < v.len() (asserted).
+        let mut src = [std::ptr::null(); MAX_POS];
+        for (s, p) in src.iter_mut().zip(&win[..pos(M)]) {
+            *s = p.wrapping_add(g * cin_g);
+        }
         let dst = v.as_mut_ptr().wrapping_add(t * cin_g);
         let mut c = 0;
         while c + V::LANES <= cin_g {
             // SAFETY: see above.
-            unsafe { input_vec::<V>(&src, c, dst, MAX_TILES * cin_g) };
+            unsafe { input_vec::<V, M>(&src, c, dst, stride) };
             c += V::LANES;
         }
         while c < cin_g {
             // SAFETY: as above.
-            unsafe { input_vec::<f32>(&src, c, dst, MAX_TILES * cin_g) };
+            unsafe { input_vec::<f32, M>(&src, c, dst, stride) };
             c += 1;
         }
     }
 }
 
 /// `Bᵀ d B` for channels `c..c + LANES` of one window, position `p` stored at
-/// `dst + p * stride + c`. Column by column, so that about 12 vectors are live at a time
-/// (all 16 at once spilled to the stack at AVX2). Plain functions and loops, no closures or
-/// `array::map`: those were not inlined into the caller's `#[target_feature]` code, where
-/// each vector operation became a call.
+/// `dst + p * stride + c`.
 ///
 /// # Safety
-/// Every `src` pointer must have `c + LANES` readable values, and `dst` room for every store.
+/// Every used `src` pointer must have `c + LANES` readable values, and `dst` room for every
+/// store.
 #[inline(always)]
-unsafe fn input_vec<V: Vf>(src: &[*const f32; POS], c: usize, dst: *mut f32, stride: usize) {
+unsafe fn input_vec<V: Vf, const M: usize>(
+    src: &[*const f32; MAX_POS],
+    c: usize,
+    dst: *mut f32,
+    stride: usize,
+) {
+    if M == 2 {
+        unsafe { input_vec2::<V>(src, c, dst, stride) }
+    } else {
+        unsafe { input_vec4::<V>(src, c, dst, stride) }
+    }
+}
+
+/// [`input_vec`] of F(2x2, 3x3). Column by column, so that about 12 vectors are live at a
+/// time (all 16 at once spilled to the stack at AVX2). Plain functions and loops, no
+/// closures or `array::map`: those were not inlined into the caller's `#[target_feature]`
+/// code, where each vector operation became a call.
+///
+/// # Safety
+/// As [`input_vec`].
+#[inline(always)]
+unsafe fn input_vec2<V: Vf>(src: &[*const f32; MAX_POS], c: usize, dst: *mut f32, stride: usize) {
     let (d1, d2) = unsafe { (column::<V>(src, 1, c), column::<V>(src, 2, c)) };
     let (d0, d3) = unsafe { (column::<V>(src, 0, c), column::<V>(src, 3, c)) };
     // d B: its columns are d0 - d2, d1 + d2, d2 - d1, d1 - d3 (of d's columns); then Bᵀ
@@ -316,12 +495,57 @@ unsafe fn input_vec<V: Vf>(src: &[*const f32; POS], c: usize, dst: *mut f32, str
     }
 }
 
-/// Column `j` of a window: rows 0..4, channels `c..c + LANES`.
+/// [`input_vec`] of F(4x4, 3x3): `Bᵀ` on each of the window's 6 columns into a 6 x 6
+/// array, then on each of its rows (which is `(Bᵀ d) B` row by row).
 ///
 /// # Safety
 /// As [`input_vec`].
 #[inline(always)]
-unsafe fn column<V: Vf>(src: &[*const f32; POS], j: usize, c: usize) -> [V; 4] {
+unsafe fn input_vec4<V: Vf>(src: &[*const f32; MAX_POS], c: usize, dst: *mut f32, stride: usize) {
+    let mut t = [[V::splat(0.0); 6]; 6];
+    for j in 0..6 {
+        let mut x = [V::splat(0.0); 6];
+        for (i, xi) in x.iter_mut().enumerate() {
+            *xi = unsafe { V::load(src[6 * i + j].add(c)) };
+        }
+        let y = b6(x);
+        for i in 0..6 {
+            t[i][j] = y[i];
+        }
+    }
+    for (i, row) in t.into_iter().enumerate() {
+        for (j, v) in b6(row).into_iter().enumerate() {
+            unsafe { v.store(dst.add((6 * i + j) * stride + c)) };
+        }
+    }
+}
+
+/// `Bᵀ x` of F(4x4, 3x3): rows `4 0 -5 0 1 0`, `0 -4 -4 1 1 0`, `0 4 -4 -1 1 0`,
+/// `0 -2 -1 2 1 0`, `0 2 -1 -2 1 0`, `0 4 0 -5 0 1`.
+#[inline(always)]
+fn b6<V: Vf>(x: [V; 6]) -> [V; 6] {
+    let (four, minus4, minus5) = (V::splat(4.0), V::splat(-4.0), V::splat(-5.0));
+    let t0 = x[2].fma(minus4, x[4]);
+    let t1 = x[1].fma(minus4, x[3]);
+    let t2 = x[4].sub(x[2]);
+    let d31 = x[3].sub(x[1]);
+    let t3 = d31.add(d31);
+    [
+        x[0].fma(four, x[2].fma(minus5, x[4])),
+        t0.add(t1),
+        t0.sub(t1),
+        t2.add(t3),
+        t2.sub(t3),
+        x[1].fma(four, x[3].fma(minus5, x[5])),
+    ]
+}
+
+/// Column `j` of an F(2x2) window: rows 0..4, channels `c..c + LANES`.
+///
+/// # Safety
+/// As [`input_vec`].
+#[inline(always)]
+unsafe fn column<V: Vf>(src: &[*const f32; MAX_POS], j: usize, c: usize) -> [V; 4] {
     unsafe {
         [
             V::load(src[j].add(c)),
@@ -374,30 +598,40 @@ unsafe fn put_column<V: Vf>(x: [V; 4], j: usize, dst: *mut f32, stride: usize, c
 /// (`at = [g, co, bt]`): `m[p][t][co..] = Σ_ci v[p][t][ci] u[g][p][ci][co..]`, `NB` tiles
 /// at a time. The last register block is padded past `bt` (rows of an earlier block, or
 /// zeros, whose products are never read): a short block would run at a fraction of the
-/// FMA rate (its few accumulators wait on the FMA latency). Positions lie [`MAX_TILES`]
+/// FMA rate (its few accumulators wait on the FMA latency). Positions lie [`max_tiles`]
 /// rows apart, which `NB` divides.
 #[inline(always)]
-fn products<V: Vf, const NV: usize, const NB: usize>(
+fn products<V: Vf, const M: usize, const NV: usize, const NB: usize>(
     job: &Job,
     at: [usize; 3],
     v: &[f32],
     m: &mut [f32],
 ) {
-    const { assert!(MAX_TILES.is_multiple_of(NB)) };
+    const { assert!(max_tiles(M).is_multiple_of(NB)) };
     let cv = job.cv;
     let [g, co, bt] = at;
     let (cin_g, cout_g) = (cv.c_in / cv.groups, cv.c_out / cv.groups);
-    assert!(co + NV * V::LANES <= cout_g && bt <= MAX_TILES);
-    assert!(v.len() >= POS * MAX_TILES * cin_g && m.len() >= POS * MAX_TILES * cout_g);
-    assert!(job.u.len() >= (g + 1) * POS * cin_g * cout_g);
+    let (mt, np) = (max_tiles(M), pos(M));
+    assert!(co + NV * V::LANES <= cout_g && bt <= mt);
+    assert!(v.len() >= np * mt * cin_g && m.len() >= np * mt * cout_g);
+    assert!(job.u.len() >= (g + 1) * np * cin_g * cout_g);
     let dims = [cin_g, cout_g];
-    for p in 0..POS {
-        let u = job.u[(g * POS + p) * cin_g * cout_g + co..].as_ptr();
-        let x = v[p * MAX_TILES * cin_g..].as_ptr();
-        let y = m[p * MAX_TILES * cout_g + co..].as_mut_ptr();
-        // SAFETY: tiles t..t + NB <= MAX_TILES of position p read cin_g values each from
-        // x and write NV vectors each from y (within v and m: asserted above); u's rows
-        // hold cout_g >= co + NV * LANES values.
+    // The next group's weight, a position's share at each position (from memory, where
+    // the network's weights outgrow the caches; the hardware's prefetch did not keep up).
+    let next = (co == 0 && g + 1 < cv.groups).then(|| &job.u[(g + 1) * np * cin_g * cout_g..]);
+    for p in 0..np {
+        if let Some(nx) = next {
+            let share = &nx[p * cin_g * cout_g..][..cin_g * cout_g];
+            for l in (0..share.len()).step_by(16) {
+                crate::prefetch::line(share[l..].as_ptr());
+            }
+        }
+        let u = job.u[(g * np + p) * cin_g * cout_g + co..].as_ptr();
+        let x = v[p * mt * cin_g..].as_ptr();
+        let y = m[p * mt * cout_g + co..].as_mut_ptr();
+        // SAFETY: tiles t..t + NB <= mt of position p read cin_g values each from x and
+        // write NV vectors each from y (within v and m: asserted above); u's rows hold
+        // cout_g >= co + NV * LANES values.
         for t in (0..bt).step_by(NB) {
             // Groups one vector wide (RegNets' 8 and 16 channels) with the row length
             // known, so that each tile's values are an offset from one pointer.
@@ -456,7 +690,7 @@ unsafe fn gemm_tile<V: Vf, const NV: usize, const NB: usize, const CI: usize>(
 /// `Aᵀ m A` plus the bias for group `g`'s output channels of tiles `t0..t0 + bt`
 /// (`at = [g, t0, bt]`), epilogue applied, stored where the tile's pixels lie in the image.
 #[inline(always)]
-fn transform_outputs<V: Vf>(
+fn transform_outputs<V: Vf, const M: usize>(
     job: &Job,
     [g, t0, bt]: [usize; 3],
     m: &[f32],
@@ -464,36 +698,39 @@ fn transform_outputs<V: Vf>(
     res: Option<&[f32]>,
 ) {
     let cv = job.cv;
-    let (w, cout_g, lanes) = (job.w, cv.c_out / cv.groups, V::LANES);
-    let (tw, rows) = (w.div_ceil(2), out.len() / (w * cv.c_out));
-    assert!(bt <= MAX_TILES && m.len() >= POS * MAX_TILES * cout_g);
+    let ([h, w], cout_g, lanes) = (job.hw, cv.c_out / cv.groups, V::LANES);
+    let tw = w.div_ceil(M);
+    let mt = max_tiles(M);
+    assert!(bt <= mt && m.len() >= pos(M) * mt * cout_g);
     assert!(cv.bias.len() == cv.c_out);
     for t in t0..t0 + bt {
-        // The tile's top-left pixel, in the task's rows.
-        let (y0, x0) = (2 * (t / tw), 2 * (t % tw));
+        // The tile's top-left pixel: its row in the task's rows (of consecutive images),
+        // and in its image.
+        let [bi, ty, tx] = job.place(t, tw);
+        let (y0, x0) = (bi * h + M * ty - M * job.row0, M * tx);
         for c in (0..cout_g).step_by(lanes) {
             let o = g * cout_g + c;
-            // SAFETY: position p of tile t lies at (p * MAX_TILES + t - t0) * cout_g + c, with
+            // SAFETY: position p of tile t lies at (p * mt + t - t0) * cout_g + c, with
             // c + LANES <= cout_g (LANES divides cout_g), below m.len() (asserted);
             // o + LANES <= c_out = bias.len().
             let bias = unsafe { V::load(cv.bias.as_ptr().add(o)) };
-            // Aᵀ m, column by column, so that few vectors are live at a time; then the
-            // same on its rows.
-            // SAFETY: as above.
-            let (c0, c1, c2, c3) = unsafe {
-                (
-                    column_sums::<V>(m, [0, t - t0, cout_g, c]),
-                    column_sums::<V>(m, [1, t - t0, cout_g, c]),
-                    column_sums::<V>(m, [2, t - t0, cout_g, c]),
-                    column_sums::<V>(m, [3, t - t0, cout_g, c]),
-                )
+            let at = [t - t0, cout_g, c];
+            let ys: [[V; 4]; 4] = if M == 2 {
+                let y = unsafe { outputs2::<V>(m, at) };
+                let z = V::splat(0.0);
+                [
+                    [y[0][0], y[0][1], z, z],
+                    [y[1][0], y[1][1], z, z],
+                    [z; 4],
+                    [z; 4],
+                ]
+            } else {
+                unsafe { outputs4::<V>(m, at) }
             };
-            let s = [[c0[0], c1[0], c2[0], c3[0]], [c0[1], c1[1], c2[1], c3[1]]];
-            for (a, r) in s.iter().enumerate() {
-                let ys = [r[0].add(r[1]).add(r[2]), r[1].sub(r[2]).sub(r[3])];
-                for (b, y) in ys.into_iter().enumerate() {
+            for (a, r) in ys.iter().take(M).enumerate() {
+                for (b, y) in r.iter().take(M).enumerate() {
                     let (py, px) = (y0 + a, x0 + b);
-                    if py < rows && px < w {
+                    if M * ty + a < h && px < w {
                         store::<V, 1>(
                             cv.ep,
                             &[y.add(bias)],
@@ -509,15 +746,39 @@ fn transform_outputs<V: Vf>(
     }
 }
 
-/// Column `j` of `Aᵀ m` for one tile's products (`[j, tile, cout_g, c]`): `m0 + m1 + m2`
-/// and `m1 - m2 - m3` of the column's rows.
+/// `Aᵀ m A` of F(2x2, 3x3) for one tile's products (`[tile, cout_g, c]`): `Aᵀ` on the
+/// columns, so that few vectors are live at a time, then on the rows.
 ///
 /// # Safety
-/// `m` must hold position `4 i + j`'s row `tile` (of [`MAX_TILES`]) with
-/// `c + LANES <= cout_g`.
+/// `m` must hold the tile's 16 positions (rows [`max_tiles`] apart) with `c + LANES <=
+/// cout_g`.
+#[inline(always)]
+unsafe fn outputs2<V: Vf>(m: &[f32], [tile, cout_g, c]: [usize; 3]) -> [[V; 2]; 2] {
+    let (c0, c1, c2, c3) = unsafe {
+        (
+            column_sums::<V>(m, [0, tile, cout_g, c]),
+            column_sums::<V>(m, [1, tile, cout_g, c]),
+            column_sums::<V>(m, [2, tile, cout_g, c]),
+            column_sums::<V>(m, [3, tile, cout_g, c]),
+        )
+    };
+    // Plain expressions, no `array::map`: a closure was not inlined into the
+    // `#[target_feature]` caller.
+    let (r0, r1) = ([c0[0], c1[0], c2[0], c3[0]], [c0[1], c1[1], c2[1], c3[1]]);
+    [
+        [r0[0].add(r0[1]).add(r0[2]), r0[1].sub(r0[2]).sub(r0[3])],
+        [r1[0].add(r1[1]).add(r1[2]), r1[1].sub(r1[2]).sub(r1[3])],
+    ]
+}
+
+/// Column `j` of `Aᵀ m` of F(2x2) for one tile's products (`[j, tile, cout_g, c]`):
+/// `m0 + m1 + m2` and `m1 - m2 - m3` of the column's rows.
+///
+/// # Safety
+/// As [`outputs2`].
 #[inline(always)]
 unsafe fn column_sums<V: Vf>(m: &[f32], [j, tile, cout_g, c]: [usize; 4]) -> [V; 2] {
-    let at = |i: usize| ((4 * i + j) * MAX_TILES + tile) * cout_g + c;
+    let at = |i: usize| ((4 * i + j) * max_tiles(2) + tile) * cout_g + c;
     let x = unsafe {
         [
             V::load(m.as_ptr().add(at(0))),
@@ -529,6 +790,45 @@ unsafe fn column_sums<V: Vf>(m: &[f32], [j, tile, cout_g, c]: [usize; 4]) -> [V;
     [x[0].add(x[1]).add(x[2]), x[1].sub(x[2]).sub(x[3])]
 }
 
+/// `Aᵀ m A` of F(4x4, 3x3) for one tile's products (`[tile, cout_g, c]`): `Aᵀ` on each of
+/// the 6 columns into a 4 x 6 array, then on each of its rows.
+///
+/// # Safety
+/// `m` must hold the tile's 36 positions (rows [`max_tiles`] apart) with `c + LANES <=
+/// cout_g`.
+#[inline(always)]
+unsafe fn outputs4<V: Vf>(m: &[f32], [tile, cout_g, c]: [usize; 3]) -> [[V; 4]; 4] {
+    let at = |p: usize| (p * max_tiles(4) + tile) * cout_g + c;
+    let mut t = [[V::splat(0.0); 6]; 4];
+    // Index loops: plain loops inline into the `#[target_feature]` caller.
+    #[allow(clippy::needless_range_loop)]
+    for j in 0..6 {
+        let mut x = [V::splat(0.0); 6];
+        for (i, xi) in x.iter_mut().enumerate() {
+            *xi = unsafe { V::load(m.as_ptr().add(at(6 * i + j))) };
+        }
+        let y = a6(x);
+        for i in 0..4 {
+            t[i][j] = y[i];
+        }
+    }
+    [a6(t[0]), a6(t[1]), a6(t[2]), a6(t[3])]
+}
+
+/// `Aᵀ x` of F(4x4, 3x3): rows `1 1 1 1 1 0`, `0 1 -1 2 -2 0`, `0 1 1 4 4 0`,
+/// `0 1 -1 8 -8 1`.
+#[inline(always)]
+fn a6<V: Vf>(x: [V; 6]) -> [V; 4] {
+    let (s12, d12) = (x[1].add(x[2]), x[1].sub(x[2]));
+    let (s34, d34) = (x[3].add(x[4]), x[3].sub(x[4]));
+    [
+        x[0].add(s12).add(s34),
+        d34.fma(V::splat(2.0), d12),
+        s34.fma(V::splat(4.0), s12),
+        d34.fma(V::splat(8.0), d12).add(x[5]),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use crate::direct::DirectConv;
@@ -536,8 +836,11 @@ mod tests {
     use crate::test_support::{epilogues, plain_conv, val};
 
     /// Stride-1 3x3 convs with groups of 4 to 64 channels, odd and even sizes (partial
-    /// tiles, 1-pixel maps), batches of 1 and 3, every epilogue, against their definition at
-    /// every level this CPU has: within 1e-5 of the value's size.
+    /// tiles, 1-pixel maps), batches of 1 to 9 (tasks of rows and of whole images), every
+    /// epilogue, both tilings, against their definition at every level this CPU has: within
+    /// 1e-5 of the value's size for F(2x2), 1e-4 for F(4x4), whose transforms' larger
+    /// coefficients (up to 8) round more (here up to 4.7e-5, groups of 32 channels: sums
+    /// of 288 products of values up to 1; 7e-6 for F(2x2)).
     #[test]
     fn winograd_convs_match_their_definition() {
         // (c_in, c_out, groups, [n, h, w]); 24 -> 32 in 2 groups reads 12 input channels
@@ -555,6 +858,8 @@ mod tests {
             (64, 64, 1, [2, 6, 6]),
             (16, 16, 4, [1, 1, 1]),
             (32, 32, 4, [1, 2, 1]),
+            (48, 48, 3, [8, 7, 7]),
+            (32, 32, 2, [9, 5, 7]),
         ];
         for (ci, (c_in, c, groups, [n, h, w])) in cases.into_iter().enumerate() {
             for (ei, ep) in epilogues().into_iter().enumerate() {
@@ -571,24 +876,43 @@ mod tests {
                     *v = ep.finish(*v, if ep.residual { *r } else { 0.0 });
                 }
                 let res = ep.residual.then_some(&res[..]);
-                for level in SimdLevel::available() {
+                for (level, m) in SimdLevel::available()
+                    .into_iter()
+                    .flat_map(|l| [(l, 2), (l, 4)])
+                {
                     let mut got = vec![f32::NAN; want.len()];
-                    // At AVX-512, groups one vector wide are left to the direct kernel.
+                    // At AVX-512, F(2x2) leaves groups one vector wide to the direct kernel.
                     let (gi, go) = (c_in / groups, c / groups);
                     let direct = level == SimdLevel::Avx512 && gi == go && (go == 8 || go == 16);
-                    if !super::run(level, &cv, u, &x, [h, w], &mut got, res) {
-                        assert!(direct, "case {ci} at {level} not run");
+                    if !super::run_tiled(level, &cv, u, &x, [h, w, m], &mut got, res) {
+                        assert!(direct && m == 2, "case {ci} at {level}, F({m}x{m}) not run");
                         continue;
                     }
+                    let tol = if m == 2 { 1e-5 } else { 1e-4 };
                     for (j, (g, v)) in got.iter().zip(&want).enumerate() {
                         assert!(
-                            (g - v).abs() <= 1e-5 * (1.0 + v.abs()),
-                            "case {ci}, epilogue {ei} at {level}, value {j}: {g} vs {v}"
+                            (g - v).abs() <= tol * (1.0 + v.abs()),
+                            "case {ci}, epilogue {ei} at {level}, F({m}x{m}), value {j}: {g} vs {v}"
                         );
                     }
                 }
             }
         }
+    }
+
+    /// F(4x4) where a task has a register block of its tiles, F(2x2) on small work.
+    #[test]
+    fn the_tiling_follows_the_work() {
+        use super::tile_side;
+        let (avx2, avx512) = (SimdLevel::Avx2, SimdLevel::Avx512);
+        // RegNetX-400MF's stage 4 at batch 8 (2 images a task), stage 3 at batch 8.
+        assert_eq!(tile_side(avx2, 16, [8, 7, 7], 2), 4);
+        assert_eq!(tile_side(avx512, 16, [8, 14, 14], 2), 4);
+        // RegNetY-800MF's stage 4 at batch 1: 2 tiles a task.
+        assert_eq!(tile_side(avx2, 16, [1, 7, 7], 2), 2);
+        assert_eq!(tile_side(avx512, 16, [1, 14, 14], 2), 2);
+        assert_eq!(tile_side(avx2, 16, [1, 14, 14], 2), 4);
+        assert_eq!(tile_side(avx2, 16, [1, 3, 3], 1), 2);
     }
 
     /// Strided, 5x5, depthwise and wide-group convs are not transformed.

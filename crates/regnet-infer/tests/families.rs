@@ -16,9 +16,14 @@ fn zoo(name: &str, shapes: &[[usize; 4]]) {
     eprintln!("{name}: worst relative error {e:e}");
 }
 
+/// The batch of 8 at 112x112 runs its 7x7 grouped convs with Winograd's F(4x4, 3x3)
+/// (the smaller ones with F(2x2, 3x3)).
 #[test]
 fn regnetx() {
-    zoo("RegNetX-200MF", &[[1, 3, 33, 33], [2, 3, 57, 45]]);
+    zoo(
+        "RegNetX-200MF",
+        &[[1, 3, 33, 33], [2, 3, 57, 45], [8, 3, 112, 112]],
+    );
 }
 
 /// A batch whose stem output exceeds the one-image threshold (65x65x32 values per image):
@@ -28,9 +33,13 @@ fn regnetx_batch_with_per_image_front() {
     zoo("RegNetX-200MF", &[[2, 3, 130, 129], [3, 3, 131, 130]]);
 }
 
+/// The batch of 8 at 100x100 runs its 7x7 grouped convs with F(4x4, 3x3).
 #[test]
 fn regnety_with_se() {
-    zoo("RegNetY-200MF", &[[1, 3, 57, 57], [3, 3, 33, 40]]);
+    zoo(
+        "RegNetY-200MF",
+        &[[1, 3, 57, 57], [3, 3, 33, 40], [8, 3, 100, 100]],
+    );
 }
 
 #[test]
