@@ -48,7 +48,7 @@ const fn max_tiles(m: usize) -> usize {
 const MAX_GROUP: usize = 64;
 
 /// `G` of F(2x2, 3x3): the kernel transform, 4 x 3.
-const G2: [[f32; 3]; 4] = [
+const G2: [[f64; 3]; 4] = [
     [1.0, 0.0, 0.0],
     [0.5, 0.5, 0.5],
     [0.5, -0.5, 0.5],
@@ -56,7 +56,7 @@ const G2: [[f32; 3]; 4] = [
 ];
 
 /// `G` of F(4x4, 3x3), 6 x 3 (interpolation points 0, -1, 1, -2, 2 and infinity).
-const G4: [[f32; 3]; 6] = [
+const G4: [[f64; 3]; 6] = [
     [1.0 / 4.0, 0.0, 0.0],
     [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
     [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
@@ -87,8 +87,8 @@ pub(crate) fn pack(cv: &DirectConv, weight: &[f32]) -> Option<Transformed> {
     })
 }
 
-/// `G k Gᵀ` of every kernel `k` of `weight`, `[group][position][ci][co]`.
-fn transform_weight<const A: usize>(cv: &DirectConv, weight: &[f32], g: &[[f32; 3]; A]) -> Buf {
+/// `G k Gᵀ` of every kernel `k` of `weight` (in f64, rounded once), `[group][position][ci][co]`.
+fn transform_weight<const A: usize>(cv: &DirectConv, weight: &[f32], g: &[[f64; 3]; A]) -> Buf {
     let (cin_g, cout_g) = (cv.c_in / cv.groups, cv.c_out / cv.groups);
     let mut u = buffer::zeroed(cv.groups * A * A * cin_g * cout_g);
     for o in 0..cv.c_out {
@@ -100,7 +100,7 @@ fn transform_weight<const A: usize>(cv: &DirectConv, weight: &[f32], g: &[[f32; 
                     let mut s = 0.0f64;
                     for i in 0..3 {
                         for j in 0..3 {
-                            s += f64::from(g[a][i] * g[b][j]) * f64::from(k[i * 3 + j]);
+                            s += g[a][i] * g[b][j] * f64::from(k[i * 3 + j]);
                         }
                     }
                     u[((grp * A * A + a * A + b) * cin_g + ci) * cout_g + co] = s as f32;
